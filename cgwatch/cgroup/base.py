@@ -1,0 +1,115 @@
+"""The reader interface every cgroup version implements, and the helpers they share."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from ..host.fsread import is_absent, read_text
+from ..host.parse import parse_int, parse_nested_keyed
+from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
+
+PSI_RESOURCES = ("cpu", "memory", "io")
+
+
+class CgroupReader(ABC):
+    """Reads one cgroup, named by its path relative to the hierarchy root ("/docker/<id>").
+
+    Every method returns None (or an empty value) for data the kernel does not offer or for a
+    cgroup that vanished mid-read: cAdvisor's ``GetStats`` contract, without the failed scrape.
+    """
+
+    version: str
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def cpu(self, path: str) -> CpuStats | None: ...
+
+    @abstractmethod
+    def memory(self, path: str) -> MemoryStats | None: ...
+
+    @abstractmethod
+    def limits(self, path: str) -> Limits: ...
+
+    @abstractmethod
+    def tasks(self, path: str) -> Tasks: ...
+
+    @abstractmethod
+    def io(self, path: str) -> list[IoDevice]: ...
+
+    @abstractmethod
+    def procs(self, path: str) -> list[int]: ...
+
+    @abstractmethod
+    def pressure(self, path: str) -> dict[str, Pressure]: ...
+
+    @abstractmethod
+    def created(self, path: str) -> float | None:
+        """When the cgroup directory was created (epoch seconds), as cAdvisor's start time."""
+
+
+def join(root: Path, path: str) -> Path:
+    """The directory of cgroup ``path`` under hierarchy ``root`` ("/" is the root itself)."""
+    rel = path.strip("/")
+    return root / rel if rel else root
+
+
+def read_int(path: Path) -> int | None:
+    text = read_text(path)
+    return None if text is None else parse_int(text)
+
+
+def read_pids(path: Path) -> list[int] | None:
+    """``cgroup.procs`` / ``tasks``: one PID per line."""
+    text = read_text(path)
+    if text is None:
+        return None
+    return [int(line) for line in text.split()]
+
+
+def count_lines(path: Path) -> int | None:
+    text = read_text(path)
+    return None if text is None else len(text.split())
+
+
+def dir_ctime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_ctime
+    except OSError as exc:
+        if is_absent(exc):
+            return None
+        raise
+
+
+def parse_pressure(text: str) -> Pressure:
+    """A PSI file (Documentation/accounting/psi.rst): "some ... total=<us>" and "full ... total=<us>"."""
+    lines = parse_nested_keyed(text)
+
+    def total(kind: str) -> int | None:
+        value = lines.get(kind, {}).get("total")
+        return int(value) if value is not None else None
+
+    return Pressure(some_us=total("some"), full_us=total("full"))
+
+
+def read_pressure_dir(directory: Path) -> dict[str, Pressure]:
+    """PSI for cpu, memory and io from one v2 cgroup directory (absent files are skipped)."""
+    out: dict[str, Pressure] = {}
+    for resource in PSI_RESOURCES:
+        text = read_text(directory / f"{resource}.pressure")
+        if text:
+            out[resource] = parse_pressure(text)
+    return out
+
+
+def shares_from_weight(weight: int) -> int:
+    """cpu.weight [1, 10000] back to v1 cpu.shares [2, 262144].
+
+    The inverse of the conversion runc and the kernel's own docs use when mapping shares to
+    weight (runc's ConvertCPUSharesToCgroupV2Value), as cAdvisor reports it. Integer division in
+    both directions makes it approximate: --cpu-shares=1024 is weight 39 and reads back as 998.
+    """
+    return 2 + ((weight - 1) * 262142) // 9999

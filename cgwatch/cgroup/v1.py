@@ -1,0 +1,210 @@
+"""cgroup v1: one hierarchy per controller (Documentation/admin-guide/cgroup-v1/).
+
+Files read: cpuacct.usage{,_user,_sys}, cpuacct.stat, cpu.stat, cpu.cfs_{quota,period}_us,
+cpu.shares, memory.{usage,max_usage,limit,soft_limit}_in_bytes, memory.memsw.*, memory.stat,
+memory.failcnt, memory.oom_control, pids.{current,max}, blkio.throttle.io_service{d,_bytes},
+cpuset.cpus, cgroup.procs, tasks. On a hybrid host PSI comes from the controller-less v2 tree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..host.fsread import read_text
+from ..host.layout import CgroupLayout
+from ..host.parse import parse_flat_keyed, parse_int, parse_max_int
+from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
+from .base import CgroupReader, count_lines, dir_ctime, join, read_int, read_pids, read_pressure_dir
+
+# The kernel reports "no limit" as PAGE_COUNTER_MAX in bytes: LONG_MAX rounded down to a page
+# (9223372036854771712 with 4 KiB pages, ...710272 with 64 KiB). Anything this large is unlimited.
+V1_UNLIMITED_FLOOR = 0x7FFF_FFFF_FFFF_0000
+
+# USER_HZ: the unit of cpuacct.stat (Documentation/admin-guide/cgroup-v1/cpuacct.rst).
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def parse_v1_limit(text: str) -> int | None:
+    """memory.*limit_in_bytes: bytes, or None for the unlimited sentinel (or -1)."""
+    value = parse_int(text)
+    return None if value < 0 or value >= V1_UNLIMITED_FLOOR else value
+
+
+def parse_cfs_quota(text: str) -> int | None:
+    """cpu.cfs_quota_us: -1 means no quota (Documentation/scheduler/sched-bwc.rst)."""
+    value = parse_int(text)
+    return None if value < 0 else value
+
+
+def parse_cpuacct_stat(text: str, user_hz: int = USER_HZ) -> tuple[int | None, int | None]:
+    """cpuacct.stat "user <ticks>" / "system <ticks>" -> (user_ns, system_ns)."""
+    fields = parse_flat_keyed(text)
+    scale = 1_000_000_000 // user_hz
+
+    def ns(key: str) -> int | None:
+        return fields[key] * scale if key in fields else None
+
+    return ns("user"), ns("system")
+
+
+def parse_blkio_throttle(bytes_text: str, ops_text: str | None) -> list[IoDevice]:
+    """blkio.throttle.io_service_bytes / io_serviced: "MAJ:MIN Read|Write|... N", then "Total N"."""
+    devices: dict[tuple[int, int], IoDevice] = {}
+
+    def feed(text: str, read_attr: str, write_attr: str) -> None:
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) != 3 or ":" not in fields[0]:
+                continue
+            major, minor = (int(x) for x in fields[0].split(":", 1))
+            dev = devices.setdefault((major, minor), IoDevice(major, minor))
+            if fields[1] == "Read":
+                setattr(dev, read_attr, int(fields[2]))
+            elif fields[1] == "Write":
+                setattr(dev, write_attr, int(fields[2]))
+
+    feed(bytes_text, "read_bytes", "write_bytes")
+    if ops_text:
+        feed(ops_text, "reads", "writes")
+    return sorted(devices.values(), key=lambda d: (d.major, d.minor))
+
+
+def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | None) -> MemoryStats:
+    """Derive cAdvisor's memory figures from v1 files.
+
+    cAdvisor uses the hierarchical ``total_*`` keys of memory.stat; the working set is usage
+    minus inactive file pages (what the kernel can drop without I/O), never below zero.
+    """
+    def stat_key(name: str) -> int | None:
+        return stat.get(f"total_{name}", stat.get(name))
+
+    inactive_file = stat_key("inactive_file")
+    working_set = None
+    if usage is not None:
+        working_set = max(0, usage - (inactive_file or 0))
+    swap = None
+    if memsw_usage is not None and usage is not None:
+        swap = max(0, memsw_usage - usage)
+    return MemoryStats(usage_bytes=usage, working_set_bytes=working_set,
+                       rss_bytes=stat_key("rss"), cache_bytes=stat_key("cache"),
+                       mapped_file_bytes=stat_key("mapped_file"), swap_bytes=swap)
+
+
+class V1Reader(CgroupReader):
+    version = "v1"
+
+    def __init__(self, layout: CgroupLayout):
+        self._roots = layout.v1
+        self._unified = layout.unified
+
+    def _dir(self, controller: str, path: str) -> Path | None:
+        root = self._roots.get(controller)
+        return None if root is None else join(root, path)
+
+    def _file(self, controller: str, path: str, name: str) -> Path | None:
+        d = self._dir(controller, path)
+        return None if d is None else d / name
+
+    def _read(self, controller: str, path: str, name: str) -> str | None:
+        f = self._file(controller, path, name)
+        return None if f is None else read_text(f)
+
+    def exists(self, path: str) -> bool:
+        return any(join(root, path).is_dir() for root in self._roots.values())
+
+    def cpu(self, path: str) -> CpuStats | None:
+        usage = self._read("cpuacct", path, "cpuacct.usage")
+        cpu_stat = self._read("cpu", path, "cpu.stat")
+        if usage is None and cpu_stat is None:
+            return None
+        stats = CpuStats(usage_ns=parse_int(usage) if usage is not None else None)
+        # cpuacct.usage_user/_sys (Linux 4.7+) are in ns; cpuacct.stat is in USER_HZ ticks.
+        user = self._read("cpuacct", path, "cpuacct.usage_user")
+        system = self._read("cpuacct", path, "cpuacct.usage_sys")
+        if user is not None and system is not None:
+            stats.user_ns, stats.system_ns = parse_int(user), parse_int(system)
+        else:
+            acct = self._read("cpuacct", path, "cpuacct.stat")
+            if acct is not None:
+                stats.user_ns, stats.system_ns = parse_cpuacct_stat(acct)
+        if cpu_stat is not None:
+            fields = parse_flat_keyed(cpu_stat)
+            stats.periods = fields.get("nr_periods")
+            stats.throttled_periods = fields.get("nr_throttled")
+            stats.throttled_ns = fields.get("throttled_time")
+        return stats
+
+    def memory(self, path: str) -> MemoryStats | None:
+        usage_text = self._read("memory", path, "memory.usage_in_bytes")
+        if usage_text is None:
+            return None
+        stat_text = self._read("memory", path, "memory.stat") or ""
+        memsw = self._read("memory", path, "memory.memsw.usage_in_bytes")
+        stats = memory_from_v1(parse_int(usage_text), parse_flat_keyed(stat_text),
+                               parse_int(memsw) if memsw is not None else None)
+        d = self._dir("memory", path)
+        assert d is not None
+        stats.max_usage_bytes = read_int(d / "memory.max_usage_in_bytes")
+        stats.failcnt = read_int(d / "memory.failcnt")
+        oom = read_text(d / "memory.oom_control")
+        if oom is not None:
+            # "oom_kill" appeared in memory.oom_control in Linux 4.13.
+            stats.oom_kills = parse_flat_keyed(oom).get("oom_kill")
+        return stats
+
+    def limits(self, path: str) -> Limits:
+        lim = Limits()
+        quota = self._read("cpu", path, "cpu.cfs_quota_us")
+        period = self._read("cpu", path, "cpu.cfs_period_us")
+        shares = self._read("cpu", path, "cpu.shares")
+        lim.cpu_quota_us = parse_cfs_quota(quota) if quota is not None else None
+        lim.cpu_period_us = parse_int(period) if period is not None else None
+        lim.cpu_shares = parse_int(shares) if shares is not None else None
+        cpus = self._read("cpuset", path, "cpuset.cpus")
+        lim.cpuset_cpus = cpus.strip() if cpus is not None else None
+        mem = self._read("memory", path, "memory.limit_in_bytes")
+        lim.memory_limit_bytes = parse_v1_limit(mem) if mem is not None else None
+        soft = self._read("memory", path, "memory.soft_limit_in_bytes")
+        lim.memory_reservation_bytes = parse_v1_limit(soft) if soft is not None else None
+        memsw = self._read("memory", path, "memory.memsw.limit_in_bytes")
+        lim.memory_swap_limit_bytes = parse_v1_limit(memsw) if memsw is not None else None
+        pids = self._read("pids", path, "pids.max")
+        lim.pids_max = parse_max_int(pids) if pids is not None else None
+        return lim
+
+    def tasks(self, path: str) -> Tasks:
+        d = self._dir("pids", path) or self._dir("cpu", path)
+        if d is None:
+            return Tasks()
+        pids_dir = self._dir("pids", path)
+        return Tasks(processes=count_lines(d / "cgroup.procs"), threads=count_lines(d / "tasks"),
+                     pids_current=read_int(pids_dir / "pids.current") if pids_dir else None)
+
+    def io(self, path: str) -> list[IoDevice]:
+        d = self._dir("blkio", path)
+        if d is None:
+            return []
+        text = read_text(d / "blkio.throttle.io_service_bytes")
+        if text is None:
+            return []
+        return parse_blkio_throttle(text, read_text(d / "blkio.throttle.io_serviced"))
+
+    def procs(self, path: str) -> list[int]:
+        for controller in ("pids", "cpu", "memory"):
+            d = self._dir(controller, path)
+            if d is not None:
+                pids = read_pids(d / "cgroup.procs")
+                if pids is not None:
+                    return pids
+        return []
+
+    def pressure(self, path: str) -> dict[str, Pressure]:
+        # Hybrid hosts: the v2 tree mirrors the v1 paths and carries PSI files (Linux 4.20+).
+        if self._unified is None:
+            return {}
+        return read_pressure_dir(join(self._unified, path))
+
+    def created(self, path: str) -> float | None:
+        times = [t for root in self._roots.values() if (t := dir_ctime(join(root, path))) is not None]
+        return min(times) if times else None

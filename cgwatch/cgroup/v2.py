@@ -1,0 +1,139 @@
+"""cgroup v2: one unified tree (Documentation/admin-guide/cgroup-v2.rst).
+
+Files read: cpu.stat, cpu.max, cpu.weight, memory.{current,max,high,low,peak,stat,events},
+memory.swap.{current,max}, pids.{current,max}, io.stat, cpuset.cpus{,.effective},
+{cpu,memory,io}.pressure, cgroup.procs, cgroup.threads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..host.fsread import read_text
+from ..host.layout import CgroupLayout
+from ..host.parse import parse_flat_keyed, parse_int, parse_max_int, parse_nested_keyed
+from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
+from .base import (CgroupReader, count_lines, dir_ctime, join, read_int, read_pids,
+                   read_pressure_dir, shares_from_weight)
+
+
+def parse_cpu_max(text: str) -> tuple[int | None, int]:
+    """cpu.max "$MAX $PERIOD": quota (None for "max") and period, both in microseconds."""
+    fields = text.split()
+    if len(fields) != 2:
+        raise ValueError(f"cpu.max: expected '$MAX $PERIOD', got {text.strip()!r}")
+    quota = None if fields[0] == "max" else int(fields[0])
+    return quota, int(fields[1])
+
+
+def parse_cpu_stat(text: str) -> CpuStats:
+    """cpu.stat: usage_usec, user_usec, system_usec and, with the cpu controller, throttling."""
+    f = parse_flat_keyed(text)
+
+    def ns(key: str) -> int | None:
+        return f[key] * 1000 if key in f else None
+
+    return CpuStats(usage_ns=ns("usage_usec"), user_ns=ns("user_usec"), system_ns=ns("system_usec"),
+                    periods=f.get("nr_periods"), throttled_periods=f.get("nr_throttled"),
+                    throttled_ns=ns("throttled_usec"))
+
+
+def parse_io_stat(text: str) -> list[IoDevice]:
+    """io.stat: "MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=.."."""
+    out = []
+    for key, fields in parse_nested_keyed(text).items():
+        major, _, minor = key.partition(":")
+        if not minor:
+            continue
+        out.append(IoDevice(int(major), int(minor),
+                            read_bytes=int(fields.get("rbytes", 0)), write_bytes=int(fields.get("wbytes", 0)),
+                            reads=int(fields.get("rios", 0)), writes=int(fields.get("wios", 0))))
+    return sorted(out, key=lambda d: (d.major, d.minor))
+
+
+def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],
+                   swap_current: int | None, peak: int | None) -> MemoryStats:
+    """cAdvisor's memory figures from v2 files: rss=anon, cache=file, failcnt=events "max"."""
+    inactive_file = stat.get("inactive_file", 0)
+    return MemoryStats(usage_bytes=current, max_usage_bytes=peak,
+                       working_set_bytes=max(0, current - inactive_file),
+                       rss_bytes=stat.get("anon"), cache_bytes=stat.get("file"),
+                       mapped_file_bytes=stat.get("file_mapped"), swap_bytes=swap_current,
+                       failcnt=events.get("max"), oom_kills=events.get("oom_kill"))
+
+
+class V2Reader(CgroupReader):
+    version = "v2"
+
+    def __init__(self, layout: CgroupLayout):
+        assert layout.unified is not None
+        self._root = layout.unified
+
+    def _dir(self, path: str) -> Path:
+        return join(self._root, path)
+
+    def exists(self, path: str) -> bool:
+        return self._dir(path).is_dir()
+
+    def cpu(self, path: str) -> CpuStats | None:
+        text = read_text(self._dir(path) / "cpu.stat")
+        return parse_cpu_stat(text) if text is not None else None
+
+    def memory(self, path: str) -> MemoryStats | None:
+        d = self._dir(path)
+        current = read_int(d / "memory.current")
+        if current is None:
+            return None
+        stat = parse_flat_keyed(read_text(d / "memory.stat") or "")
+        events = parse_flat_keyed(read_text(d / "memory.events") or "")
+        # memory.peak exists since Linux 5.19.
+        return memory_from_v2(current, stat, events, read_int(d / "memory.swap.current"),
+                              read_int(d / "memory.peak"))
+
+    def limits(self, path: str) -> Limits:
+        d = self._dir(path)
+        lim = Limits()
+        cpu_max = read_text(d / "cpu.max")
+        if cpu_max is not None:
+            lim.cpu_quota_us, lim.cpu_period_us = parse_cpu_max(cpu_max)
+        weight = read_int(d / "cpu.weight")
+        lim.cpu_shares = shares_from_weight(weight) if weight is not None else None
+        cpus = read_text(d / "cpuset.cpus")
+        # An empty cpuset.cpus means "inherit the parent's": report the effective set then.
+        if cpus is not None and not cpus.strip():
+            cpus = read_text(d / "cpuset.cpus.effective")
+        lim.cpuset_cpus = cpus.strip() if cpus is not None else None
+        mem_max = read_text(d / "memory.max")
+        lim.memory_limit_bytes = parse_max_int(mem_max) if mem_max is not None else None
+        low = read_text(d / "memory.low")
+        low_bytes = parse_max_int(low) if low is not None else None
+        lim.memory_reservation_bytes = low_bytes or None  # 0 is the default: no reservation
+        high = read_text(d / "memory.high")
+        lim.memory_high_bytes = parse_max_int(high) if high is not None else None
+        swap_max = read_text(d / "memory.swap.max")
+        if swap_max is not None and lim.memory_limit_bytes is not None:
+            swap = parse_max_int(swap_max)
+            # Docker's --memory-swap is memory plus swap; v2 limits swap alone.
+            lim.memory_swap_limit_bytes = None if swap is None else lim.memory_limit_bytes + swap
+        pids = read_text(d / "pids.max")
+        lim.pids_max = parse_max_int(pids) if pids is not None else None
+        return lim
+
+    def tasks(self, path: str) -> Tasks:
+        d = self._dir(path)
+        return Tasks(processes=count_lines(d / "cgroup.procs"), threads=count_lines(d / "cgroup.threads"),
+                     pids_current=read_int(d / "pids.current"))
+
+    def io(self, path: str) -> list[IoDevice]:
+        text = read_text(self._dir(path) / "io.stat")
+        return parse_io_stat(text) if text is not None else []
+
+    def procs(self, path: str) -> list[int]:
+        return read_pids(self._dir(path) / "cgroup.procs") or []
+
+    def pressure(self, path: str) -> dict[str, Pressure]:
+        return read_pressure_dir(self._dir(path))
+
+    def created(self, path: str) -> float | None:
+        return dir_ctime(self._dir(path))
+

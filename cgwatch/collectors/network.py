@@ -1,0 +1,63 @@
+"""Network counters per interface, from the container's own network namespace.
+
+/proc/<pid>/net/dev shows the namespace of <pid>, so one PID of the container is enough and no
+setns() is needed. A cgroup whose processes share the host's namespace gets no series (they
+would repeat the host's counters once per cgroup), except the root cgroup "/", which reports
+the host's interfaces as cAdvisor does. Loopback is skipped, as cAdvisor does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..exposition import Family
+from ..model import NetDev
+from .base import Collector, ScrapeContext
+
+FIELDS = (
+    ("receive_bytes", "Cumulative count of bytes received", "rx_bytes"),
+    ("receive_packets", "Cumulative count of packets received", "rx_packets"),
+    ("receive_errors", "Cumulative count of errors encountered while receiving", "rx_errors"),
+    ("receive_packets_dropped", "Cumulative count of packets dropped while receiving", "rx_dropped"),
+    ("transmit_bytes", "Cumulative count of bytes transmitted", "tx_bytes"),
+    ("transmit_packets", "Cumulative count of packets transmitted", "tx_packets"),
+    ("transmit_errors", "Cumulative count of errors encountered while transmitting", "tx_errors"),
+    ("transmit_packets_dropped", "Cumulative count of packets dropped while transmitting", "tx_dropped"),
+)
+SKIP_INTERFACES = frozenset({"lo"})
+
+
+class NetworkCollector(Collector):
+    name = "network"
+
+    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
+        families = [(Family(f"container_network_{n}_total", h, "counter"), attr) for n, h, attr in FIELDS]
+        host_ns = ctx.proc.host_net_ns()
+        for c in ctx.containers:
+            devs = self._interfaces(ctx, c.path, host_ns)
+            if not devs:
+                continue
+            base = ctx.labels(c)
+            for dev in devs:
+                if dev.interface in SKIP_INTERFACES:
+                    continue
+                labels = f'interface="{dev.interface}",{base}'
+                for family, attr in families:
+                    family.add(labels, getattr(dev, attr))
+        return [f for f, _ in families]
+
+    @staticmethod
+    def _interfaces(ctx: ScrapeContext, path: str, host_ns: int | None) -> list[NetDev] | None:
+        if path == "/":
+            return ctx.proc.net_dev(1)
+        # Try a few PIDs: the first may exit between reading cgroup.procs and /proc.
+        for pid in ctx.reader.procs(path)[:3]:
+            ns = ctx.proc.ns_inode(pid, "net")
+            if ns is None:
+                continue
+            if ns == host_ns:
+                return None
+            devs = ctx.proc.net_dev(pid)
+            if devs is not None:
+                return devs
+        return None

@@ -1,0 +1,112 @@
+"""One collection of the whole host, shared by concurrent scrapes and cached for a bounded age.
+
+A collection walks the cgroup tree, runs every enabled collector (timed, failures isolated as
+node_exporter does) and renders the exposition, all in one worker thread so the event loop
+never blocks on cgroupfs. Scrapes that arrive while a collection runs await the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import ProcessCollector, PlatformCollector
+
+from . import __version__
+from .cgroup.base import CgroupReader
+from .collectors import Collector, ScrapeContext
+from .discovery.inventory import Container
+from .exposition import Family, render
+from .host.procfs import ProcFS
+
+log = logging.getLogger("cgwatch.exporter")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionStats:
+    duration_s: float
+    collectors: dict[str, tuple[float, bool]]  # name -> (seconds, success)
+    containers: int
+
+
+class Exporter:
+    def __init__(self, reader: CgroupReader, proc: ProcFS, scan: Callable[[], list[Container]],
+                 collectors: list[Collector], max_age_s: float = 1.0,
+                 label_allowlist: tuple[str, ...] = ()):
+        self._reader = reader
+        self._proc = proc
+        self._scan = scan
+        self._collectors = collectors
+        self._max_age_s = max_age_s
+        self._label_allowlist = label_allowlist
+        self._cached: tuple[float, bytes] | None = None
+        self._inflight: asyncio.Future[bytes] | None = None
+        self.last_stats: CollectionStats | None = None
+        # The agent's own instrumentation lives in a private registry (client_python's advice).
+        self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.collector_errors = Counter("cgwatch_collector_errors", "Collector runs that raised.",
+                                        ["collector"], registry=self.registry)
+        self.collections = Counter("cgwatch_collections", "Collections of the whole host.",
+                                   registry=self.registry)
+
+    async def metrics(self) -> bytes:
+        """The exposition, from a collection no older than max_age_s (or the one under way)."""
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] <= self._max_age_s:
+            return cached[1]
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(asyncio.to_thread(self.collect_blocking))
+            self._inflight.add_done_callback(self._finished)
+        return await asyncio.shield(self._inflight)
+
+    def _finished(self, fut: asyncio.Future[bytes]) -> None:
+        self._inflight = None
+        if not fut.cancelled() and fut.exception() is None:
+            self._cached = (time.monotonic(), fut.result())
+
+    def collect_blocking(self) -> bytes:
+        """Walk, read, render. Runs in a worker thread."""
+        started = time.perf_counter()
+        containers = self._scan()
+        ctx = ScrapeContext(containers=containers, reader=self._reader, proc=self._proc,
+                            now=time.time(), label_allowlist=self._label_allowlist)
+        families: list[Family] = []
+        timings: dict[str, tuple[float, bool]] = {}
+        for collector in self._collectors:
+            t0 = time.perf_counter()
+            try:
+                families.extend(collector.collect(ctx))
+                ok = True
+            except Exception:  # one collector's bug must not fail the scrape
+                log.exception("collector failed", extra={"collector": collector.name})
+                self.collector_errors.labels(collector.name).inc()
+                ok = False
+            timings[collector.name] = (time.perf_counter() - t0, ok)
+        self.collections.inc()
+        stats = CollectionStats(time.perf_counter() - started, timings, len(containers))
+        self.last_stats = stats
+        families.extend(self._agent_families(stats))
+        return render(families) + generate_latest(self.registry)
+
+    @staticmethod
+    def _agent_families(stats: CollectionStats) -> list[Family]:
+        duration = Family("cgwatch_scrape_duration_seconds",
+                          "Seconds the last collection of the whole host took.", "gauge")
+        duration.add("", stats.duration_s)
+        per = Family("cgwatch_collector_duration_seconds", "Seconds each collector took in the last collection.",
+                     "gauge")
+        success = Family("cgwatch_collector_success", "1 if the collector succeeded in the last collection.",
+                         "gauge")
+        for name, (seconds, ok) in stats.collectors.items():
+            per.add(f'collector="{name}"', seconds)
+            success.add(f'collector="{name}"', 1 if ok else 0)
+        build = Family("cgwatch_build_info", "Constant 1, labelled with the cgwatch version.", "gauge")
+        build.add(f'version="{__version__}"', 1)
+        return [duration, per, success, build]
+

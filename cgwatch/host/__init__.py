@@ -1,0 +1,1 @@
+"""Host layer: where the kernel's files are, and pure parsers for each of them."""

@@ -1,0 +1,52 @@
+"""Reading pseudo-files where "gone" is an answer, not an error.
+
+A cgroup can be removed between listing it and reading it, and a process can exit between
+reading cgroup.procs and opening /proc/<pid>/...: the kernel then answers ENOENT, ENODEV
+(cgroup files of a dying cgroup) or ESRCH (/proc of an exited task). Like below's
+``ok_or_absent``, those become ``None`` here, in one place, so no caller turns them into a
+failed scrape.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+ABSENT_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ESRCH, errno.ENOTDIR})
+
+
+def is_absent(exc: OSError) -> bool:
+    """True when the error means the file, cgroup or task no longer exists."""
+    return exc.errno in ABSENT_ERRNOS
+
+
+def read_text(path: str | os.PathLike[str]) -> str | None:
+    """The whole file as text, or None when it (or its cgroup/task) does not exist."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        if is_absent(exc):
+            return None
+        raise
+
+
+def read_link(path: str | os.PathLike[str]) -> str | None:
+    """A symlink's target (e.g. /proc/<pid>/ns/net -> 'net:[4026531992]'), or None if absent."""
+    try:
+        return os.readlink(path)
+    except OSError as exc:
+        if is_absent(exc):
+            return None
+        raise
+
+
+def list_dirs(path: str | os.PathLike[str]) -> list[str]:
+    """Names of the subdirectories of path ([] when path is gone)."""
+    try:
+        with os.scandir(path) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+    except OSError as exc:
+        if is_absent(exc):
+            return []
+        raise

@@ -1,0 +1,112 @@
+"""What cgwatch knows about one cgroup, independent of the kernel interface it came from.
+
+Every field is in the unit its name says; ``None`` means "no data" for usage and "unlimited"
+for limits (never -1 or the kernel's large sentinel values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class CpuStats:
+    usage_ns: int | None = None
+    user_ns: int | None = None
+    system_ns: int | None = None
+    periods: int | None = None
+    throttled_periods: int | None = None
+    throttled_ns: int | None = None
+
+
+@dataclass(slots=True)
+class MemoryStats:
+    usage_bytes: int | None = None
+    max_usage_bytes: int | None = None
+    working_set_bytes: int | None = None
+    rss_bytes: int | None = None
+    cache_bytes: int | None = None
+    swap_bytes: int | None = None
+    mapped_file_bytes: int | None = None
+    failcnt: int | None = None
+    # The kernel's own count of OOM kills in this cgroup (v2 memory.events, v1 memory.oom_control).
+    oom_kills: int | None = None
+
+
+@dataclass(slots=True)
+class Limits:
+    """Limits as the kernel holds them now. Docker's vocabulary; None = unlimited/not set."""
+
+    cpu_quota_us: int | None = None
+    cpu_period_us: int | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    memory_limit_bytes: int | None = None
+    # v1 memory.soft_limit_in_bytes, v2 memory.low: what Docker calls --memory-reservation.
+    memory_reservation_bytes: int | None = None
+    # v2 memory.high (no v1 equivalent).
+    memory_high_bytes: int | None = None
+    # Docker's --memory-swap meaning: memory plus swap (v1 memsw limit; v2 memory.max + memory.swap.max).
+    memory_swap_limit_bytes: int | None = None
+    pids_max: int | None = None
+
+    @property
+    def cpus(self) -> float | None:
+        """The limit as Docker's ``--cpus`` (quota / period)."""
+        if self.cpu_quota_us is None or not self.cpu_period_us:
+            return None
+        return self.cpu_quota_us / self.cpu_period_us
+
+
+@dataclass(slots=True)
+class Pressure:
+    """PSI totals (Documentation/accounting/psi.rst): stall time in microseconds."""
+
+    some_us: int | None = None
+    full_us: int | None = None
+
+
+@dataclass(slots=True)
+class IoDevice:
+    major: int
+    minor: int
+    read_bytes: int = 0
+    write_bytes: int = 0
+    reads: int = 0
+    writes: int = 0
+
+    @property
+    def device(self) -> str:
+        return f"{self.major}:{self.minor}"
+
+
+@dataclass(slots=True)
+class NetDev:
+    """One interface's counters from /proc/<pid>/net/dev."""
+
+    interface: str
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_dropped: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_dropped: int
+
+
+@dataclass(slots=True)
+class Tasks:
+    processes: int | None = None
+    threads: int | None = None
+    pids_current: int | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """A point-in-time reading of one cgroup's usage and limits (the JSON API's view)."""
+
+    cpu: CpuStats = field(default_factory=CpuStats)
+    memory: MemoryStats = field(default_factory=MemoryStats)
+    limits: Limits = field(default_factory=Limits)
+    tasks: Tasks = field(default_factory=Tasks)

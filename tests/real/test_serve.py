@@ -1,0 +1,63 @@
+"""The CLI contract: `cgwatch serve` on both listeners, health, metrics, a clean SIGTERM exit."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.support.cgroups import wait_for
+
+pytestmark = pytest.mark.real
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read()
+    except OSError:
+        return 0, b""
+
+
+def test_serve_answers_on_both_listeners_and_stops_on_sigterm(sandbox, tmp_path):
+    metrics_port, api_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{metrics_port}",
+         "--api-listen", f"127.0.0.1:{api_port}", "--state-dir", str(tmp_path), "--docker-host", "",
+         "--ignore-cgroup", "/process_api*", "--max-age", "0"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: get(f"http://127.0.0.1:{metrics_port}/healthz")[0] == 200, timeout=20)
+        status, body = get(f"http://127.0.0.1:{metrics_port}/healthz")
+        assert json.loads(body)["status"] == "ok"
+        cg = sandbox.create("plain/serve")
+        sandbox.sleeper(cg)
+        status, body = get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert status == 200 and f'container_processes{{id="{cg}"'.encode() in body
+        status, body = get(f"http://127.0.0.1:{api_port}/api/v1/containers")
+        assert status == 200 and any(c["cgroup"] == cg for c in json.loads(body)["containers"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    # Structured logs: every line is one JSON object.
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any(e["msg"] == "listening" and e["role"] == "api" for e in events)
+
+
+def test_serve_rejects_a_bad_listen_address():
+    result = subprocess.run([sys.executable, "-m", "cgwatch", "serve", "--listen", "nonsense"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "expected HOST:PORT" in result.stderr

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite drives for real. Idempotent; apt runs only when
+# something is missing.
+#   docker.io       dockerd 20.10 (started by tests/support/docker-up.sh)
+#   busybox-static  the root filesystem of the locally built test image (no registry here)
+#   prometheus      promtool (exposition lint) and the server the dashboards are checked against
+#   qemu-system-x86 the cgroup v2 guest (tests/vm)
+set -euo pipefail
+PKGS=(docker.io busybox-static prometheus qemu-system-x86)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d on hosts without systemd refuses to start the daemons: they are started by hand.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
