@@ -31,3 +31,29 @@ class AmbiguousRef(CgwatchError):
 class InvalidRef(CgwatchError):
     status = 400
     code = "invalid_ref"
+
+
+class InvalidRequest(CgwatchError):
+    """The body is not a well-formed request (JSON syntax, duplicate keys, wrong shape)."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class InvalidLimit(CgwatchError):
+    """A limit value breaks a rule (Docker's or the kernel's bounds); ``field`` and ``rule`` say which."""
+
+    status = 422
+    code = "invalid_limit"
+
+    def __init__(self, field: str, rule: str, message: str, **details: object):
+        super().__init__(message, field=field, rule=rule, **details)
+        self.field = field
+        self.rule = rule
+
+
+class LimitConflict(CgwatchError):
+    """The request is valid alone but conflicts with the container's state (e.g. memory below usage)."""
+
+    status = 409
+    code = "limit_conflict"
