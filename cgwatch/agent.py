@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .cgroup import make_reader
+from .cgroup.writer import make_writer
 from .collectors import enabled_collectors
 from .config import Settings
 from .discovery.inventory import Container, DiscoveryOptions, RuntimeInfo, resolve, scan
@@ -14,12 +15,23 @@ from .exporter import Exporter
 from .host.layout import detect_layout
 from .host.paths import HostPaths
 from .host.procfs import ProcFS
+from .limits.service import LimitService
+from .security.audit import AuditLog
+from .security.token import load_or_create_token
+from .enforce.engine import Enforcer
+from .enforce.store import DesiredStore
+from .errors import CgwatchError
 from .views import container_json
 
 if TYPE_CHECKING:
     from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
 
 log = logging.getLogger("cgwatch.agent")
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc)
 
 
 def docker_info(c: DockerContainer) -> RuntimeInfo:
@@ -40,18 +52,77 @@ class Agent:
         if settings.docker_host:
             from .runtimes.docker import DockerClient, DockerWatcher
             self._docker_client = DockerClient(settings.docker_host)
-            self.docker = DockerWatcher(self._docker_client)
+            self.docker = DockerWatcher(self._docker_client, on_change=self._docker_changed)
         self.exporter = Exporter(self.reader, self.proc, self.scan,
                                  enabled_collectors(settings.disabled_collectors),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist)
+        self.token, self.token_path = load_or_create_token(settings.token_file, settings.state_dir)
+        cpus, _ = self.proc.machine()
+        self.limits = LimitService(scan=self.scan, reader=self.reader, writer=make_writer(self.layout),
+                                   docker=self._docker_client, audit=AuditLog(settings.state_dir / "audit.log"),
+                                   registry=self.exporter.registry, host_cpus=cpus or 1,
+                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.layout.is_v2)
+        self.enforcer = Enforcer(scan=self.scan, limits=self.limits,
+                                 store=DesiredStore(settings.state_dir / "desired.json"),
+                                 policy_path=settings.policy_file, registry=self.exporter.registry)
+        self.limits.on_change = self.enforcer.remember
+        self._scheduler: Any = None
 
     async def start(self) -> None:
-        log.info("starting", extra={"cgroup_mode": self.layout.mode.value,
-                                    "cgroup_root": str(self.paths.cgroup), "proc_root": str(self.paths.proc)})
+        log.info("starting", extra={"cgroup_mode": self.layout.mode.value, "cgroup_root": str(self.paths.cgroup),
+                                    "proc_root": str(self.paths.proc), "token_file": str(self.token_path)})
         if self.docker is not None:
             await self.docker.start()
+        self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        self._scheduler = AsyncIOScheduler()
+        # coalesce + max_instances=1: a slow pass is never run twice at once nor queued up.
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        self._scheduler.add_job(self.enforcer.reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
+                                id="reconcile", next_run_time=_now(), **common)
+        self._scheduler.add_job(self.enforcer.reconcile_new, "interval", seconds=self.settings.birth_scan_interval_s,
+                                id="birth", **common)
+        self._scheduler.start()
+
+    async def _docker_changed(self, container_id: str, container: "DockerContainer | None") -> None:
+        """A container started or was updated: give it its desired limits now, not at the next pass."""
+        if container is not None and container.running:
+            try:
+                await self.enforcer.reconcile_id(container_id, "docker-event")
+            except CgwatchError as exc:
+                log.warning("birth reconcile failed", extra={"container": container_id, "error": exc.message})
+
+    def reload_policy(self) -> None:
+        self.enforcer.reload_policy(force=True)
+
+    async def policy(self) -> dict[str, Any]:
+        containers = await asyncio.to_thread(self.scan)
+        return {"policy": self.enforcer.policy.to_json(), "error": self.enforcer.policy_error,
+                "containers": self.enforcer.governing(containers)}
+
+    async def desired(self, ref: str) -> dict[str, Any]:
+        c = await self.limits.find(ref)
+        d = self.enforcer.desired_for(c)
+        record = self.enforcer.store.get(c.id)
+        return {"id": c.id, "name": c.display_name, "source": d.source if d else None,
+                "rule": d.rule.name if d and d.rule else None,
+                "limits": record["limits"] if record else (dict(d.rule.limits) if d and d.rule else None),
+                "keep_for_name": bool(record and record.get("keep_for_name"))}
+
+    async def release(self, ref: str, client: str) -> dict[str, Any]:
+        """Forget the API's desired state for a container: the policy (if any) governs again."""
+        c = await self.limits.find(ref)
+        removed = await asyncio.to_thread(self.enforcer.forget, c)
+        await self.limits.audit({"client": client, "ref": ref[:200], "mode": "release", "container_id": c.id,
+                                 "container_name": c.display_name, "result": "accepted" if removed else "noop"})
+        return {"id": c.id, "name": c.display_name, "released": removed}
 
     async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
         if self.docker is not None:
             await self.docker.stop()
         if self._docker_client is not None:

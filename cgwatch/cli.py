@@ -12,6 +12,7 @@ from . import __version__
 from . import log as logsetup
 from .collectors import ALL as ALL_COLLECTORS
 from .config import Settings, parse_hostport
+from .commands import add_client_commands
 from .host.layout import LayoutError
 
 log = logging.getLogger("cgwatch")
@@ -54,7 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-age", type=float, default=1.0, metavar="SECONDS",
                        help="serve a scrape from a collection at most this old (default 1.0; 0: always collect)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--token-file", type=Path, help="the API's bearer token (default: <state-dir>/token, "
+                       "generated on first start with mode 0600)")
+    serve.add_argument("--anonymous-api-reads", action="store_true",
+                       help="let GETs on the API listener through without the token (writes always need it)")
+    serve.add_argument("--allow-kubernetes-writes", action="store_true",
+                       help="allow changing limits of Kubernetes pod containers (the kubelet owns them)")
+    serve.add_argument("--tls-cert", type=Path, help="serve the API over TLS with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
+    serve.add_argument("--insecure-allow-remote-writes-without-tls", dest="insecure_remote_writes",
+                       action="store_true", help="serve the write API on a non-loopback address in clear text")
+    serve.add_argument("--policy", type=Path, metavar="FILE",
+                       help="YAML policy of limits to enforce (reloaded on change and on SIGHUP)")
+    serve.add_argument("--reconcile-interval", type=float, default=30.0, metavar="SECONDS",
+                       help="how often every container is checked for drift from its desired limits (default 30)")
+    serve.add_argument("--birth-scan-interval", type=float, default=1.0, metavar="SECONDS",
+                       help="how often new cgroups are looked for (Docker containers are seen by event; default 1)")
     serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-policy", help="validate a policy file offline",
+                           description="Validate a policy file: exit 0 and list its rules, or exit 1 and say "
+                           "which line is wrong.")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=cmd_check_policy)
+
+    add_client_commands(sub)
     return parser
 
 
@@ -64,10 +89,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     include_raw=args.include_raw, ignore_cgroups=tuple(args.ignore_cgroup),
                     label_allowlist=tuple(args.label_allowlist),
                     disabled_collectors=frozenset(args.disable_collector), max_age_s=args.max_age,
-                    log_level=args.log_level)
+                    log_level=args.log_level, token_file=args.token_file,
+                    anonymous_api_reads=args.anonymous_api_reads,
+                    allow_kubernetes_writes=args.allow_kubernetes_writes, tls_cert=args.tls_cert,
+                    tls_key=args.tls_key, insecure_remote_writes=args.insecure_remote_writes,
+                    policy_file=args.policy, reconcile_interval_s=args.reconcile_interval,
+                    birth_scan_interval_s=args.birth_scan_interval)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("cgwatch serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     settings = settings_from(args)
     logsetup.setup(settings.log_level)
     from .server.run import serve  # imports aiohttp; keep `cgwatch --help` fast
@@ -76,9 +109,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except LayoutError as exc:
         log.error("no cgroup filesystem", extra={"error": str(exc)})
         return 2
+    except ValueError as exc:  # UnsafeListen, an empty token file, a bad policy file
+        log.error("refusing to start", extra={"error": str(exc)})
+        return 2
     except OSError as exc:
         log.error("cannot start", extra={"error": str(exc)})
         return 1
+
+
+def cmd_check_policy(args: argparse.Namespace) -> int:
+    from .enforce.policy import PolicyError, load_policy_file
+
+    try:
+        policy = load_policy_file(args.file)
+    except PolicyError as exc:
+        print(f"cgwatch check-policy: {exc}", file=sys.stderr)
+        return 1
+    for rule in policy.rules:
+        print(f"{args.file}:{rule.line}: rule {rule.name!r}: {dict(rule.limits)}")
+    print(f"{args.file}: ok, {len(policy.rules)} rule(s)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

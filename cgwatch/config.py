@@ -31,3 +31,18 @@ class Settings:
     # A scrape is served from a collection at most this old; 0 collects on every scrape.
     max_age_s: float = 1.0
     log_level: str = "info"
+    # The API's bearer token: this file, or <state_dir>/token generated on first start.
+    token_file: Path | None = None
+    # Reads on the API listener without the token (writes always need it).
+    anonymous_api_reads: bool = False
+    # The kubelet owns pod containers' limits; writing them needs this on.
+    allow_kubernetes_writes: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Serve the write API on a non-loopback address without TLS (the token would cross the network in clear).
+    insecure_remote_writes: bool = False
+    # Enforcement: a YAML policy file, how often every container is checked for drift, and how
+    # often the hierarchy is looked at for new cgroups (Docker containers are seen by event at once).
+    policy_file: Path | None = None
+    reconcile_interval_s: float = 30.0
+    birth_scan_interval_s: float = 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class CgwatchError(Exception):
     """Base of every error a user may see; ``status`` is the HTTP status it maps to."""
@@ -57,3 +59,57 @@ class LimitConflict(CgwatchError):
 
     status = 409
     code = "limit_conflict"
+
+
+class KubernetesManaged(CgwatchError):
+    """The kubelet owns this container's limits; its resize API is the right tool."""
+
+    status = 403
+    code = "kubernetes_managed"
+
+
+_WRITE_ERRNO_STATUS = {errno.EBUSY: 409, errno.EINVAL: 422, errno.ENOENT: 404, errno.ENODEV: 404,
+                       errno.EROFS: 503, errno.EACCES: 503, errno.EPERM: 503}
+
+
+class CgroupWriteError(CgwatchError):
+    """The kernel refused a write. The status follows the errno: EBUSY is a conflict (memory
+    below usage on v1), EINVAL an invalid value, EROFS/EACCES/EPERM a host that cannot be
+    written (503), ENOENT a container that vanished (404)."""
+
+    code = "cgroup_write_failed"
+
+    def __init__(self, file: str, value: str, errno_: int, strerror: str):
+        self.status = _WRITE_ERRNO_STATUS.get(errno_, 500)
+        super().__init__(f"the kernel refused {value!r} for {file}: {strerror}", file=file, value=value,
+                         errno=errno.errorcode.get(errno_, str(errno_)))
+        self.errno = errno_
+
+
+class RuntimeRefused(CgwatchError):
+    """The container runtime's API refused a change (its status and message are passed on)."""
+
+    status = 409
+    code = "runtime_refused"
+
+
+class StateUnwritable(CgwatchError):
+    """The state or audit files cannot be written (full disk, read-only): changes are refused."""
+
+    status = 503
+    code = "state_unwritable"
+
+
+class Unauthorized(CgwatchError):
+    status = 401
+    code = "unauthorized"
+
+
+class PayloadTooLarge(CgwatchError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(CgwatchError):
+    status = 415
+    code = "unsupported_media_type"

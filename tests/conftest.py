@@ -32,3 +32,15 @@ def sandbox():
         yield box
     finally:
         box.cleanup()
+
+
+@pytest.fixture
+def docker_containers():
+    from tests.support.docker import Containers, docker_missing
+
+    need(docker_missing())
+    box = Containers()
+    try:
+        yield box
+    finally:
+        box.cleanup()

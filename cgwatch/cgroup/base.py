@@ -47,6 +47,10 @@ class CgroupReader(ABC):
     def pressure(self, path: str) -> dict[str, Pressure]: ...
 
     @abstractmethod
+    def allowed_cpus(self, path: str) -> frozenset[int] | None:
+        """The CPUs the cgroup's parent may use: the bound for a new cpuset (None if unknown)."""
+
+    @abstractmethod
     def created(self, path: str) -> float | None:
         """When the cgroup directory was created (epoch seconds), as cAdvisor's start time."""
 
@@ -113,3 +117,8 @@ def shares_from_weight(weight: int) -> int:
     both directions makes it approximate: --cpu-shares=1024 is weight 39 and reads back as 998.
     """
     return 2 + ((weight - 1) * 262142) // 9999
+
+
+def parent_path(path: str) -> str:
+    """The parent cgroup's path ("/" for a top-level cgroup and for the root itself)."""
+    return "/".join(path.rstrip("/").split("/")[:-1]) or "/"

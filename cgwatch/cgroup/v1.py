@@ -13,9 +13,10 @@ from pathlib import Path
 
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_flat_keyed, parse_int, parse_max_int
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import CgroupReader, count_lines, dir_ctime, join, read_int, read_pids, read_pressure_dir
+from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
+                   read_pressure_dir)
 
 # The kernel reports "no limit" as PAGE_COUNTER_MAX in bytes: LONG_MAX rounded down to a page
 # (9223372036854771712 with 4 KiB pages, ...710272 with 64 KiB). Anything this large is unlimited.
@@ -204,6 +205,10 @@ class V1Reader(CgroupReader):
         if self._unified is None:
             return {}
         return read_pressure_dir(join(self._unified, path))
+
+    def allowed_cpus(self, path: str) -> frozenset[int] | None:
+        text = self._read("cpuset", parent_path(path), "cpuset.cpus")
+        return parse_cpu_list(text) if text is not None else None
 
     def created(self, path: str) -> float | None:
         times = [t for root in self._roots.values() if (t := dir_ctime(join(root, path))) is not None]

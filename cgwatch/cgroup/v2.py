@@ -11,9 +11,9 @@ from pathlib import Path
 
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_flat_keyed, parse_int, parse_max_int, parse_nested_keyed
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int, parse_nested_keyed
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import (CgroupReader, count_lines, dir_ctime, join, read_int, read_pids,
+from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)
 
 
@@ -133,6 +133,10 @@ class V2Reader(CgroupReader):
 
     def pressure(self, path: str) -> dict[str, Pressure]:
         return read_pressure_dir(self._dir(path))
+
+    def allowed_cpus(self, path: str) -> frozenset[int] | None:
+        text = read_text(self._dir(parent_path(path)) / "cpuset.cpus.effective")
+        return parse_cpu_list(text) if text is not None else None
 
     def created(self, path: str) -> float | None:
         return dir_ctime(self._dir(path))

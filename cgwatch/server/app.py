@@ -1,7 +1,8 @@
 """The app factory and the routes of both listeners.
 
-Both listeners serve the same read-only routes today: the public one (--listen) for Prometheus,
-the API one (--api-listen, loopback by default) for tools on the host.
+The public listener (--listen) serves /metrics, /healthz and read-only GETs, without a token.
+The API listener (--api-listen, loopback by default) serves everything, writes included,
+behind the bearer token.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from ..agent import Agent
 from . import handlers
+from .auth import auth_middleware
 from .errors import error_middleware
 from .keys import AGENT
 
@@ -18,12 +20,28 @@ READ_ROUTES = [
     web.get("/healthz", handlers.healthz),
     web.get("/api/v1/containers", handlers.list_containers),
     web.get("/api/v1/containers/{ref}", handlers.get_container),
+    web.get("/api/v1/containers/{ref}/limits", handlers.get_limits),
+    web.get("/api/v1/containers/{ref}/desired", handlers.get_desired),
+    web.get("/api/v1/policy", handlers.get_policy),
+    web.get("/api/v1/openapi.json", handlers.openapi),
+]
+
+WRITE_ROUTES = [
+    web.put("/api/v1/containers/{ref}/limits", handlers.change_limits),
+    web.patch("/api/v1/containers/{ref}/limits", handlers.change_limits),
+    web.delete("/api/v1/containers/{ref}/limits", handlers.change_limits),
+    web.delete("/api/v1/containers/{ref}/desired", handlers.release_desired),
 ]
 
 
-def create_app(agent: Agent) -> web.Application:
-    """One listener's app. The agent's lifecycle is owned by the caller (cli.serve)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+def create_app(agent: Agent, *, api: bool = False) -> web.Application:
+    """One listener's app: ``api=True`` adds the write routes and the token check."""
+    middlewares = [error_middleware]
+    if api:
+        middlewares.append(auth_middleware(agent.token, agent.settings.anonymous_api_reads))
+    app = web.Application(middlewares=middlewares)
     app[AGENT] = agent
     app.add_routes(READ_ROUTES)
+    if api:
+        app.add_routes(WRITE_ROUTES)
     return app

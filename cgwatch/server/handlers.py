@@ -5,7 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..exposition import CONTENT_TYPE
+from ..limits.request import Mode
+from ..limits.service import MAX_BODY_BYTES
 from .keys import AGENT
+from .openapi import OPENAPI
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -23,3 +26,32 @@ async def list_containers(request: web.Request) -> web.Response:
 
 async def get_container(request: web.Request) -> web.Response:
     return web.json_response(await request.app[AGENT].container(request.match_info["ref"]))
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[AGENT].limits.read(request.match_info["ref"]))
+
+
+async def change_limits(request: web.Request) -> web.Response:
+    mode = Mode(request.method.lower())
+    # Read one byte past the cap so an oversized body is refused, not truncated.
+    body = await request.content.read(MAX_BODY_BYTES + 1)
+    result = await request.app[AGENT].limits.change(request.match_info["ref"], mode, body,
+                                                    request.content_type, request.remote or "")
+    return web.json_response(result)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[AGENT].policy())
+
+
+async def get_desired(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[AGENT].desired(request.match_info["ref"]))
+
+
+async def release_desired(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[AGENT].release(request.match_info["ref"], request.remote or ""))

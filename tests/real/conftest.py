@@ -31,3 +31,11 @@ def scrape(client):
         assert resp.status == 200
         return await resp.text()
     return do
+
+
+@pytest.fixture
+async def api(agent, aiohttp_client):
+    """The API listener's app, with the agent's token on every request."""
+    client = await aiohttp_client(create_app(agent, api=True))
+    client.session.headers["Authorization"] = f"Bearer {agent.token}"
+    return client

@@ -1,0 +1,204 @@
+"""Writing limits into cgroupfs, v1 and v2, in an order the kernel accepts at every step.
+
+Only the files whose value changes are written, so a refused or no-op request touches nothing.
+Each value goes out in one write(2) (cgroup files parse one write at a time) and never holds a
+newline: a value like "50000 100000\\nmax" cannot smuggle a second write.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import CgroupWriteError
+from ..host.fsread import read_text
+from ..host.layout import CgroupLayout
+from ..model import Limits
+from .base import join, parent_path
+
+V1_UNLIMITED = "-1"
+DEFAULT_PERIOD_US = 100_000
+DEFAULT_SHARES = 1024
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def write_value(file: Path, value: str) -> None:
+    if "\n" in value or "\0" in value:
+        raise ValueError(f"refusing a multi-line value for {file}")
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CgroupWriteError(str(file), value, exc.errno or 0, exc.strerror or str(exc)) from exc
+    try:
+        os.write(fd, value.encode())
+    except OSError as exc:
+        raise CgroupWriteError(str(file), value, exc.errno or 0, exc.strerror or str(exc)) from exc
+    finally:
+        os.close(fd)
+
+
+def page_rounded(lim: Limits) -> Limits:
+    """Memory limits as the kernel will hold them: rounded down to whole pages
+    (page_counter_memparse in mm/page_counter.c), so a 104857601-byte request is no drift."""
+    def down(value: int | None) -> int | None:
+        return None if value is None else value - value % PAGE_SIZE
+    return replace(lim, memory_limit_bytes=down(lim.memory_limit_bytes),
+                   memory_reservation_bytes=down(lim.memory_reservation_bytes),
+                   memory_swap_limit_bytes=down(lim.memory_swap_limit_bytes))
+
+
+def weight_from_shares(shares: int) -> int:
+    """v1 cpu.shares [2, 262144] -> v2 cpu.weight [1, 10000], as runc converts them."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+class CgroupWriter(ABC):
+    """Makes the kernel's limits for one cgroup equal ``target``, given that they are ``current``."""
+
+    @abstractmethod
+    def plan(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
+        """The (file, value) writes, in order, that would make the kernel hold ``target``.
+
+        Empty when nothing differs: this is also how drift is detected.
+        """
+
+    def apply(self, path: str, target: Limits, current: Limits) -> list[str]:
+        """Write what differs; return the files written, in order. Raises CgroupWriteError."""
+        writes = self.plan(path, target, current)
+        for file, value in writes:
+            write_value(file, value)
+        return [str(f) for f, _ in writes]
+
+    def set_memory_high(self, path: str, value: int | None) -> None:
+        """v2 only: memory.high, the throttle-and-reclaim limit below memory.max."""
+        raise NotImplementedError("memory.high exists on cgroup v2 only")
+
+
+class V1Writer(CgroupWriter):
+    def __init__(self, layout: CgroupLayout):
+        self._roots = layout.v1
+
+    def _file(self, controller: str, path: str, name: str) -> Path:
+        return join(self._roots[controller], path) / name
+
+    def plan(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
+        target = page_rounded(target)
+        writes: list[tuple[Path, str]] = []
+        writes += self._cpu(path, target, current)
+        writes += self._memory(path, target, current)
+        if target.memory_reservation_bytes != current.memory_reservation_bytes:
+            writes.append((self._file("memory", path, "memory.soft_limit_in_bytes"),
+                           _v1(target.memory_reservation_bytes)))
+        shares = target.cpu_shares or DEFAULT_SHARES
+        if shares != current.cpu_shares:
+            writes.append((self._file("cpu", path, "cpu.shares"), str(shares)))
+        writes += self._cpuset(path, target)
+        if target.pids_max != current.pids_max:
+            writes.append((self._file("pids", path, "pids.max"), _max(target.pids_max)))
+        return writes
+
+    def _cpu(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
+        period = target.cpu_period_us or DEFAULT_PERIOD_US
+        quota = target.cpu_quota_us
+        if (quota, period) == (current.cpu_quota_us, current.cpu_period_us):
+            return []
+        quota_file = self._file("cpu", path, "cpu.cfs_quota_us")
+        if period == current.cpu_period_us:
+            return [(quota_file, _v1(quota))]
+        # The kernel checks quota against period on every write (sched-bwc.rst): lift the quota
+        # first, then set the period, then the new quota, so no intermediate pair is invalid.
+        out = [(quota_file, V1_UNLIMITED)] if current.cpu_quota_us is not None else []
+        out.append((self._file("cpu", path, "cpu.cfs_period_us"), str(period)))
+        if quota is not None:
+            out.append((quota_file, str(quota)))
+        return out
+
+    def _cpuset(self, path: str, target: Limits) -> list[tuple[Path, str]]:
+        # v1 has no "inherit": no cpuset of its own means the parent's CPUs.
+        file = self._file("cpuset", path, "cpuset.cpus")
+        parent = parent_path(path)
+        wanted = target.cpuset_cpus or (read_text(self._file("cpuset", parent, "cpuset.cpus")) or "").strip()
+        if wanted and (read_text(file) or "").strip() != wanted:
+            return [(file, wanted)]
+        return []
+
+    def _memory(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
+        mem_changed = target.memory_limit_bytes != current.memory_limit_bytes
+        swap_changed = target.memory_swap_limit_bytes != current.memory_swap_limit_bytes
+        memsw = self._file("memory", path, "memory.memsw.limit_in_bytes")
+        if swap_changed and not memsw.exists():
+            swap_changed = False  # no swap accounting (swapaccount=0): nothing to write
+        mem = (self._file("memory", path, "memory.limit_in_bytes"), _v1(target.memory_limit_bytes))
+        sw = (memsw, _v1(target.memory_swap_limit_bytes))
+        if not swap_changed:
+            return [mem] if mem_changed else []
+        if not mem_changed:
+            return [sw]
+        # memory.limit_in_bytes must stay <= memory.memsw.limit_in_bytes (cgroup-v1/memory.rst 2.5):
+        # raise memsw before memory, lower memory before memsw.
+        new_mem = _as_big(target.memory_limit_bytes)
+        if new_mem > _as_big(current.memory_swap_limit_bytes):
+            return [sw, mem]
+        return [mem, sw]
+
+
+class V2Writer(CgroupWriter):
+    def __init__(self, layout: CgroupLayout):
+        assert layout.unified is not None
+        self._root = layout.unified
+
+    def plan(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
+        """Each file is compared as the kernel holds it, so only what differs is written.
+
+        ``current`` is not needed: v2 has no ordering constraint between these files
+        (Documentation/admin-guide/cgroup-v2.rst), and every value has one spelling.
+        """
+        d = join(self._root, path)
+        target = page_rounded(target)
+        period = target.cpu_period_us or DEFAULT_PERIOD_US
+        desired = [
+            ("cpu.max", f"{_max(target.cpu_quota_us)} {period}"),
+            # No shares asked for: the kernel's default weight, not 1024 converted (which is 39).
+            ("cpu.weight", str(weight_from_shares(target.cpu_shares)) if target.cpu_shares else "100"),
+            ("cpuset.cpus", target.cpuset_cpus or ""),
+            ("memory.max", _max(target.memory_limit_bytes)),
+            ("memory.swap.max", _max(_swap_only(target))),
+            ("memory.low", str(target.memory_reservation_bytes or 0)),
+            ("pids.max", _max(target.pids_max)),
+        ]
+        return [(d / name, value) for name, value in desired if _differs(d / name, value)]
+
+
+    def set_memory_high(self, path: str, value: int | None) -> None:
+        write_value(join(self._root, path) / "memory.high", _max(value))
+
+
+def _differs(file: Path, value: str) -> bool:
+    """True when the file exists and holds something else (a missing controller file is skipped)."""
+    current = read_text(file)
+    return current is not None and current.strip() != value
+
+
+def _v1(value: int | None) -> str:
+    return V1_UNLIMITED if value is None else str(value)
+
+
+def _max(value: int | None) -> str:
+    return "max" if value is None else str(value)
+
+
+def _as_big(value: int | None) -> float:
+    return float("inf") if value is None else value
+
+
+def _swap_only(target: Limits) -> int | None:
+    """v2 limits swap alone; Docker's --memory-swap is memory plus swap."""
+    if target.memory_swap_limit_bytes is None or target.memory_limit_bytes is None:
+        return None
+    return target.memory_swap_limit_bytes - target.memory_limit_bytes
+
+
+def make_writer(layout: CgroupLayout) -> CgroupWriter:
+    return V2Writer(layout) if layout.is_v2 else V1Writer(layout)

@@ -1,0 +1,1 @@
+"""Enforcement: desired limits (policies and API overrides) that survive restarts and drift."""

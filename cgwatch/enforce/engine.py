@@ -1,0 +1,229 @@
+"""Keep every container at its desired limits: at birth, on a timer, after drift.
+
+Desired limits come from, in order: an API override for the container (stored durably, keyed
+by container ID, or by name when the request asked to keep them for the name), then the first
+matching policy rule. The reconcile loop compares desired with what the kernel holds (the
+writer's plan: empty means no drift) and repairs through the same path as the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+from ..discovery.inventory import Container
+from ..errors import CgwatchError
+from ..limits.request import LimitRequest
+from ..limits.validate import HostFacts, resolve_target
+from ..model import Limits
+from .policy import Policy, PolicyError, Rule, load_policy_file
+from .store import DesiredStore
+
+log = logging.getLogger("cgwatch.enforce")
+
+# A container whose limits keep being changed behind our back is repaired at most this often.
+MAX_REPAIRS_PER_WINDOW = 5
+REPAIR_WINDOW_S = 60.0
+DESIRED_RESOURCES = ("cpu_quota_us", "cpu_period_us", "cpu_shares", "memory_limit_bytes",
+                     "memory_reservation_bytes", "memory_swap_limit_bytes", "pids_max")
+
+
+class Desired:
+    """What one container should have, and who said so."""
+
+    __slots__ = ("source", "rule", "limits", "request")
+
+    def __init__(self, source: str, rule: Rule | None = None, limits: Limits | None = None,
+                 request: LimitRequest | None = None):
+        self.source = source      # "api" or "policy"
+        self.rule = rule
+        self.limits = limits      # complete target (API overrides)
+        self.request = request    # declared fields only (policy rules)
+
+    def target(self, current: Limits, host: HostFacts) -> Limits:
+        if self.limits is not None:
+            return self.limits
+        assert self.request is not None
+        return resolve_target(self.request, current, host)
+
+
+class Enforcer:
+    def __init__(self, *, scan: Callable[[], list[Container]], limits: Any, store: DesiredStore,
+                 policy_path: Path | None, registry: CollectorRegistry):
+        self._scan = scan
+        self._limits = limits  # LimitService
+        self.store = store
+        self.policy_path = policy_path
+        self.policy = Policy()
+        self.policy_error: str | None = None
+        self._policy_mtime: float | None = None
+        self._repairs: dict[str, deque[float]] = {}
+        self._known_paths: set[str] | None = None
+        self._last_targets: dict[str, tuple[Container, Limits]] = {}
+        self.repairs_total = Counter("cgwatch_limit_drift_repairs", "Drift repairs made by the reconciler.",
+                                     ["resource"], registry=registry)
+        self.reload_errors = Counter("cgwatch_policy_reload_errors", "Policy files that failed to load.",
+                                     registry=registry)
+        self.policy_rules = Gauge("cgwatch_policy_rules", "Rules in the loaded policy.", registry=registry)
+        registry.register(_DesiredCollector(self))
+        if policy_path is not None:
+            self.policy = load_policy_file(policy_path)  # a bad file at start is fatal: say so now
+            self._policy_mtime = _mtime(policy_path)
+            self.policy_rules.set(len(self.policy.rules))
+
+    # -- policy ---------------------------------------------------------------------------
+    def reload_policy(self, force: bool = False) -> bool:
+        """Load the policy file again if it changed (or ``force``). A bad file keeps the old policy."""
+        if self.policy_path is None:
+            return False
+        mtime = _mtime(self.policy_path)
+        if not force and mtime == self._policy_mtime:
+            return False
+        self._policy_mtime = mtime
+        try:
+            policy = load_policy_file(self.policy_path)
+        except PolicyError as exc:
+            self.policy_error = str(exc)
+            self.reload_errors.inc()
+            log.error("policy not reloaded; keeping the previous one", extra={"error": str(exc)})
+            return False
+        self.policy, self.policy_error = policy, None
+        self.policy_rules.set(len(policy.rules))
+        log.info("policy loaded", extra={"file": str(self.policy_path), "rules": len(policy.rules)})
+        return True
+
+    # -- desired state ----------------------------------------------------------------------
+    def desired_for(self, c: Container) -> Desired | None:
+        record = self.store.get(c.id) or self._sticky_record(c)
+        if record is not None:
+            return Desired("api", limits=Limits(**record["limits"]))
+        rule = self.policy.rule_for(c)
+        if rule is not None:
+            return Desired("policy", rule=rule, request=rule.request)
+        return None
+
+    def _sticky_record(self, c: Container) -> dict[str, Any] | None:
+        if not c.name:
+            return None
+        for record in self.store.all().values():
+            if record.get("keep_for_name") and record.get("name") == c.name:
+                return record
+        return None
+
+    def remember(self, c: Container, target: Limits, keep_for_name: bool) -> None:
+        """Store an API change as the container's desired state (blocking: fsyncs)."""
+        self.store.put(c.id, {"name": c.name, "runtime": c.runtime, "limits": asdict(target),
+                              "keep_for_name": keep_for_name, "updated": time.time()})
+
+    def forget(self, c: Container) -> bool:
+        removed = self.store.remove(c.id)
+        for cid, record in self.store.all().items():
+            if record.get("keep_for_name") and record.get("name") == c.name:
+                removed = self.store.remove(cid) or removed
+        return removed
+
+    # -- reconcile --------------------------------------------------------------------------
+    async def reconcile_all(self) -> int:
+        """One pass over every container; returns the number repaired."""
+        self.reload_policy()
+        containers = await asyncio.to_thread(self._scan)
+        self._known_paths = {c.path for c in containers}
+        repaired = 0
+        for c in containers:
+            repaired += await self.reconcile(c, "timer")
+        return repaired
+
+    async def reconcile_new(self) -> int:
+        """Containers that appeared since the last look get their limits now (birth)."""
+        containers = await asyncio.to_thread(self._scan)
+        paths = {c.path for c in containers}
+        known, self._known_paths = self._known_paths, paths
+        if known is None:
+            return 0
+        repaired = 0
+        for c in containers:
+            if c.path not in known:
+                repaired += await self.reconcile(c, "birth")
+        return repaired
+
+    async def reconcile_id(self, container_id: str, reason: str) -> int:
+        containers = await asyncio.to_thread(self._scan)
+        return sum([await self.reconcile(c, reason) for c in containers if c.id == container_id])
+
+    async def reconcile(self, c: Container, reason: str) -> int:
+        desired = self.desired_for(c)
+        if desired is None:
+            self._last_targets.pop(c.path, None)
+            return 0
+        try:
+            drift, target = await self._limits.drift(c, desired)
+        except CgwatchError as exc:
+            log.warning("cannot evaluate desired limits", extra={"container": c.id, "error": exc.message})
+            return 0
+        self._last_targets[c.path] = (c, target)
+        if not drift or not self._may_repair(c.path):
+            return 0
+        try:
+            await self._limits.repair(c, target, reason=reason, source=desired.source,
+                                      rule=desired.rule.name if desired.rule else None)
+        except CgwatchError as exc:
+            log.warning("repair failed", extra={"container": c.id, "error": exc.message})
+            return 0
+        for resource in drift:
+            self.repairs_total.labels(resource).inc()
+        return 1
+
+    def _may_repair(self, path: str) -> bool:
+        now = time.monotonic()
+        window = self._repairs.setdefault(path, deque())
+        while window and now - window[0] > REPAIR_WINDOW_S:
+            window.popleft()
+        if len(window) >= MAX_REPAIRS_PER_WINDOW:
+            log.warning("repair rate limit reached; someone keeps changing this container's limits",
+                        extra={"cgroup": path})
+            return False
+        window.append(now)
+        return True
+
+    def governing(self, containers: list[Container]) -> list[dict[str, Any]]:
+        out = []
+        for c in containers:
+            d = self.desired_for(c)
+            if d is not None:
+                out.append({"id": c.id, "name": c.display_name, "source": d.source,
+                            "rule": d.rule.name if d.rule else None})
+        return out
+
+
+class _DesiredCollector:
+    """cgwatch_limit_desired{id,name,resource}: what the reconciler holds each container to."""
+
+    def __init__(self, enforcer: Enforcer):
+        self._enforcer = enforcer
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = GaugeMetricFamily("cgwatch_limit_desired",
+                                   "Desired limit per container and resource (absent: unlimited or not managed).",
+                                   labels=["id", "name", "resource"])
+        for path, (c, target) in sorted(self._enforcer._last_targets.items()):
+            for resource in DESIRED_RESOURCES:
+                value = getattr(target, resource)
+                if value is not None:
+                    family.add_metric([path, c.name, resource], value)
+        yield family
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None

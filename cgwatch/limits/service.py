@@ -1,0 +1,265 @@
+"""Reading and changing one container's limits: the safety rules, the one writer, the audit.
+
+request -> resolve the container -> validate against the host -> refuse what would surprise
+(memory below the working set, a kubelet-owned container) -> apply through Docker where Docker
+can say it, cgroupfs for the rest -> read back -> audit. A failed apply rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from ..cgroup.base import CgroupReader
+from ..cgroup.writer import CgroupWriter
+from ..discovery.inventory import Container, resolve
+from ..errors import (CgwatchError, KubernetesManaged, LimitConflict, PayloadTooLarge, RuntimeRefused,
+                      StateUnwritable, UnsupportedMediaType)
+from ..model import Limits
+from ..security.audit import AuditLog
+from .docker_plan import plan_update
+from .request import LimitRequest, Mode, format_cpuset, parse_limit_request
+from .validate import HostFacts, resolve_target
+
+log = logging.getLogger("cgwatch.limits")
+
+# Limit bodies are a few fields; anything bigger is not a limit request.
+MAX_BODY_BYTES = 4096
+# The audit line must fit on disk before a change is made (a full disk refuses changes).
+AUDIT_HEADROOM_BYTES = 1 << 20
+# How long a forced memory decrease on v2 lets memory.high reclaim before memory.max is set.
+RECLAIM_WAIT_S = 1.0
+
+
+def limits_json(lim: Limits) -> dict[str, Any]:
+    return {**asdict(lim), "cpus": lim.cpus}
+
+
+class LimitService:
+    def __init__(self, *, scan: Callable[[], list[Container]], reader: CgroupReader, writer: CgroupWriter,
+                 docker: Any, audit: AuditLog, registry: CollectorRegistry, host_cpus: int,
+                 allow_kubernetes: bool = False, is_v2: bool = False):
+        self._scan = scan
+        self._reader = reader
+        self._writer = writer
+        self._docker = docker  # a DockerClient, or None
+        self._audit = audit
+        self._host_cpus = host_cpus
+        self._allow_kubernetes = allow_kubernetes
+        self._is_v2 = is_v2
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Called (in a worker thread) after a successful API change: stores the desired state.
+        # If it fails the change is rolled back, so the kernel never holds an unrecorded limit.
+        self.on_change: Callable[[Container, Limits, bool], None] | None = None
+        self.updates = Counter("cgwatch_limit_updates", "Limit change attempts through the API, by result.",
+                               ["result"], registry=registry)
+
+    async def find(self, ref: str) -> Container:
+        return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
+
+    async def read(self, ref: str) -> dict[str, Any]:
+        c = await self.find(ref)
+        lim = await asyncio.to_thread(self._reader.limits, c.path)
+        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "limits": limits_json(lim)}
+
+    async def change(self, ref: str, mode: Mode, body: bytes, content_type: str, client: str) -> dict[str, Any]:
+        """Parse, check and apply one write; every attempt, refused or not, ends as one audit line."""
+        entry: dict[str, Any] = {"client": client, "ref": ref[:200], "mode": mode.value}
+        try:
+            request = parse_body(mode, body, content_type)
+            entry.update(requested=_jsonable(request.fields), force=request.force)
+            result = await self._change(request, entry)
+        except CgwatchError as exc:
+            entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
+            await self._record(entry)
+            raise
+        entry["result"] = "accepted"
+        await self._record(entry)
+        return result
+
+    async def audit(self, entry: dict[str, Any]) -> None:
+        """Record a write that is not a limit change (releasing a desired state)."""
+        await self._record(entry)
+
+    async def refuse(self, entry: dict[str, Any], error: CgwatchError) -> None:
+        """Audit a write refused before it reached the service (authentication)."""
+        entry.update(result="rejected", error=error.to_json())
+        await self._record(entry)
+
+    async def _record(self, entry: dict[str, Any]) -> None:
+        self.updates.labels(entry["result"]).inc()
+        try:
+            await asyncio.to_thread(self._audit.record, entry)
+        except OSError as exc:
+            log.error("audit write failed", extra={"error": str(exc), "entry": entry})
+            raise StateUnwritable(f"the audit log cannot be written: {exc.strerror}") from exc
+
+    async def _change(self, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
+        c = await self.find(entry["ref"])
+        entry.update(container_id=c.id, container_name=c.display_name, runtime=c.runtime)
+        if c.pod_uid is not None and not self._allow_kubernetes:
+            raise KubernetesManaged(
+                "this container belongs to a Kubernetes pod; the kubelet owns its limits (use the pod "
+                "resize API, or start cgwatch with --allow-kubernetes-writes)", pod_uid=c.pod_uid)
+        self._check_audit_space()
+        lock = self._locks.setdefault(c.path, asyncio.Lock())
+        async with lock:
+            before = await asyncio.to_thread(self._reader.limits, c.path)
+            entry["before"] = limits_json(before)
+            host = await self._host(c)
+            target = resolve_target(request, before, host)
+            if not request.force:
+                await asyncio.to_thread(self._refuse_below_usage, c, target, before)
+            via, notes = await self._apply(c, target, before, host, request.force)
+            if self.on_change is not None:
+                try:
+                    await asyncio.to_thread(self.on_change, c, target, request.keep_for_name)
+                except OSError as exc:
+                    await self._rollback(c, before)
+                    raise StateUnwritable(f"the desired state cannot be saved ({exc.strerror}); "
+                                          "the change was rolled back") from exc
+            after = await asyncio.to_thread(self._reader.limits, c.path)
+        entry.update(after=limits_json(after), applied_via=via)
+        log.info("limits changed", extra={"container": c.id, "via": via, "client": entry["client"]})
+        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "applied_via": via,
+                "previous": limits_json(before), "limits": limits_json(after), "notes": notes}
+
+    async def _host(self, c: Container) -> HostFacts:
+        allowed = await asyncio.to_thread(self._reader.allowed_cpus, c.path)
+        return HostFacts(cpus=self._host_cpus, allowed_cpus=allowed or frozenset(range(self._host_cpus)))
+
+    async def drift(self, c: Container, desired: Any) -> tuple[list[str], Limits]:
+        """What differs between ``desired`` and the kernel: (resources, target). No writes."""
+        current = await asyncio.to_thread(self._reader.limits, c.path)
+        target = desired.target(current, await self._host(c))
+        plan = await asyncio.to_thread(self._writer.plan, c.path, target, current)
+        return sorted({file.name.split(".", 1)[0] for file, _ in plan}), target
+
+    async def repair(self, c: Container, target: Limits, *, reason: str, source: str, rule: str | None) -> None:
+        """Bring a drifted container back to ``target``: the API's path, audited, never forced."""
+        entry: dict[str, Any] = {"client": "reconciler", "ref": c.id, "mode": "repair", "reason": reason,
+                                 "source": source, "rule": rule, "container_id": c.id,
+                                 "container_name": c.display_name, "runtime": c.runtime}
+        try:
+            self._check_audit_space()
+            async with self._locks.setdefault(c.path, asyncio.Lock()):
+                before = await asyncio.to_thread(self._reader.limits, c.path)
+                entry["before"] = limits_json(before)
+                await asyncio.to_thread(self._refuse_below_usage, c, target, before)
+                via, _ = await self._apply(c, target, before, await self._host(c), False)
+                after = await asyncio.to_thread(self._reader.limits, c.path)
+        except CgwatchError as exc:
+            entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
+            await self._record(entry)
+            raise
+        entry.update(result="repaired", after=limits_json(after), applied_via=via)
+        log.info("limits repaired", extra={"container": c.id, "reason": reason, "via": via})
+        await self._record(entry)
+
+    def _refuse_below_usage(self, c: Container, target: Limits, before: Limits) -> None:
+        """Lowering memory under what the container really uses would OOM-kill it by surprise.
+
+        The working set (usage minus inactive file pages) is what the kernel cannot reclaim
+        without I/O; a limit above it lets the kernel shrink the page cache instead.
+        """
+        new = target.memory_limit_bytes
+        if new is None or (before.memory_limit_bytes is not None and new >= before.memory_limit_bytes):
+            return
+        mem = self._reader.memory(c.path)
+        if mem is None or mem.working_set_bytes is None or mem.working_set_bytes <= new:
+            return
+        raise LimitConflict(
+            f"memory {new} bytes is below what the container uses now ({mem.working_set_bytes} bytes of "
+            f"working set); it would be OOM-killed. Send \"force\": true to do it anyway.",
+            field="memory", rule="below_usage", usage_bytes=mem.usage_bytes,
+            working_set_bytes=mem.working_set_bytes, requested_bytes=new)
+
+    def _check_audit_space(self) -> None:
+        try:
+            free = shutil.disk_usage(self._audit.path.parent).free
+        except OSError as exc:
+            raise StateUnwritable(f"the state directory is not usable: {exc.strerror}") from exc
+        if free < AUDIT_HEADROOM_BYTES or not os.access(self._audit.path.parent, os.W_OK):
+            raise StateUnwritable("the state directory is full or read-only; limit changes are refused "
+                                  "until the audit log can be written")
+
+    async def _apply(self, c: Container, target: Limits, before: Limits, host: HostFacts,
+                     force: bool) -> tuple[str, list[str]]:
+        notes: list[str] = []
+        via = "cgroupfs"
+        try:
+            if c.runtime == "docker" and self._docker is not None:
+                via = "docker"
+                notes = await self._apply_docker(c, target, before, host)
+            if force and self._is_v2:
+                await self._reclaim_first(c, target, before)
+            # Whatever Docker did not (or could not) do, cgroupfs does: the kernel ends equal to target.
+            now = await asyncio.to_thread(self._reader.limits, c.path)
+            written = await asyncio.to_thread(self._writer.apply, c.path, target, now)
+            if via == "docker" and written:
+                via = "docker+cgroupfs"
+        except CgwatchError:
+            await self._rollback(c, before)
+            raise
+        return via, notes
+
+    async def _apply_docker(self, c: Container, target: Limits, before: Limits, host: HostFacts) -> list[str]:
+        from ..runtimes.docker import DockerError
+
+        raw = await self._docker.inspect_raw(c.id)
+        if raw is None:
+            return ["Docker does not know this container; written through cgroupfs"]
+        plan = plan_update(target, before, raw.get("HostConfig") or {}, format_cpuset(host.allowed_cpus))
+        if plan.body:
+            try:
+                await self._docker.update(c.id, plan.body)
+            except DockerError as exc:
+                raise RuntimeRefused(f"Docker refused the update: {exc.message}",
+                                     docker_status=exc.status, body=plan.body) from exc
+        return plan.unexpressible
+
+    async def _reclaim_first(self, c: Container, target: Limits, before: Limits) -> None:
+        """v2, forced decrease: memory.high throttles and reclaims without the OOM killer
+        (cgroup-v2.rst "memory.high"), so set it first and give reclaim a moment."""
+        new = target.memory_limit_bytes
+        if new is None or (before.memory_limit_bytes is not None and new >= before.memory_limit_bytes):
+            return
+        await asyncio.to_thread(self._writer.set_memory_high, c.path, new)
+        deadline = time.monotonic() + RECLAIM_WAIT_S
+        while time.monotonic() < deadline:
+            mem = await asyncio.to_thread(self._reader.memory, c.path)
+            if mem is None or (mem.usage_bytes or 0) <= new:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(self._writer.set_memory_high, c.path, before.memory_high_bytes)
+
+    async def _rollback(self, c: Container, before: Limits) -> None:
+        try:
+            now = await asyncio.to_thread(self._reader.limits, c.path)
+            await asyncio.to_thread(self._writer.apply, c.path, before, now)
+            log.warning("rolled back a partial limit change", extra={"container": c.id})
+        except (CgwatchError, OSError) as exc:
+            log.error("rollback failed", extra={"container": c.id, "error": str(exc)})
+
+
+def parse_body(mode: Mode, body: bytes, content_type: str) -> LimitRequest:
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
+    if mode is not Mode.DELETE or body.strip():
+        if content_type != "application/json":
+            raise UnsupportedMediaType("send the limits as JSON with Content-Type: application/json",
+                                       content_type=content_type[:100])
+    return parse_limit_request(body, mode)
+
+
+def _jsonable(fields: Any) -> dict[str, Any]:
+    return {k: (str(v) if not isinstance(v, (int, str, type(None))) else v) for k, v in dict(fields).items()}
+

@@ -1,0 +1,1 @@
+"""Who may change limits: bearer tokens, and the audit trail of every attempt."""

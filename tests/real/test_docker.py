@@ -1,0 +1,104 @@
+"""A real dockerd: containers are named through the Engine API, and limits go through it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cgwatch.agent import Agent
+from cgwatch.server.app import create_app
+from tests.support.agent import agent_settings, value
+from tests.support.cgroups import wait_for
+
+pytestmark = [pytest.mark.real, pytest.mark.docker]
+
+CG = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture
+async def docker_agent(tmp_path):
+    a = Agent(agent_settings(tmp_path, docker_host="unix:///var/run/docker.sock"))
+    await a.start()
+    try:
+        yield a
+    finally:
+        await a.stop()
+
+
+@pytest.fixture
+async def docker_api(docker_agent, aiohttp_client):
+    client = await aiohttp_client(create_app(docker_agent, api=True))
+    client.session.headers["Authorization"] = f"Bearer {docker_agent.token}"
+    return client
+
+
+async def scrape_text(client) -> str:
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    return await resp.text()
+
+
+def cgroup_file(cid: str, controller: str, name: str) -> Path:
+    unified = CG / "cgroup.controllers"
+    if unified.exists():  # v2: docker's cgroupfs driver uses /docker/<id> too
+        return CG / "docker" / cid / name
+    return CG / controller / "docker" / cid / name
+
+
+async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, docker_api):
+    cid, name = docker_containers.run("--cpus=0.5", "--memory=100m")
+    path = f"/docker/{cid}"
+
+    async def named():
+        text = await scrape_text(docker_api)
+        return text if value(text, "container_spec_cpu_quota", id=path, name=name) is not None else None
+
+    text = None
+    for _ in range(50):  # the event stream names it within a moment of the start
+        text = await named()
+        if text:
+            break
+    assert text, "container never appeared with its name"
+    assert value(text, "container_spec_cpu_quota", id=path, name=name, image="local/busybox") == 50000
+    assert value(text, "container_spec_cpu_period", id=path, name=name) == 100000
+    assert value(text, "container_spec_memory_limit_bytes", id=path, name=name) == 104857600
+    assert value(text, "container_info", id=path, name=name, runtime="docker") == 1
+    # Its own network namespace: eth0 counters, and no loopback.
+    assert value(text, "container_network_receive_bytes_total", id=path, interface="eth0") is not None
+    assert value(text, "container_network_receive_bytes_total", id=path, interface="lo") is None
+
+
+async def test_patch_goes_through_docker_and_survives_restart(docker_containers, docker_api):
+    import subprocess
+
+    cid, name = docker_containers.run()
+    resp = await docker_api.patch(f"/api/v1/containers/{name}/limits",
+                                  data=json.dumps({"cpus": 0.5, "memory": "100m"}),
+                                  headers={"Content-Type": "application/json"})
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["applied_via"] in ("docker", "docker+cgroupfs")
+    hc = docker_containers.inspect(cid)["HostConfig"]
+    assert (hc["NanoCpus"], hc["Memory"]) == (500000000, 104857600)
+    assert body["limits"]["cpu_quota_us"] == 50000 and body["limits"]["memory_limit_bytes"] == 104857600
+
+    subprocess.run(["docker", "restart", "-t", "0", cid], check=True, capture_output=True, timeout=60)
+    resp = await docker_api.get(f"/api/v1/containers/{name}/limits")
+    lim = (await resp.json())["limits"]
+    assert (lim["cpu_quota_us"], lim["cpu_period_us"], lim["memory_limit_bytes"]) == (50000, 100000, 104857600)
+
+
+async def test_without_docker_the_id_is_the_name(docker_containers, tmp_path, aiohttp_client):
+    cid, name = docker_containers.run()
+    agent = Agent(agent_settings(tmp_path, docker_host="unix:///nonexistent/docker.sock"))
+    await agent.start()
+    try:
+        client = await aiohttp_client(create_app(agent))
+        text = await scrape_text(client)
+        assert value(text, "container_info", id=f"/docker/{cid}", name=cid, runtime="docker") == 1
+        health = await (await client.get("/healthz")).json()
+        assert health["docker"] == {"connected": False}
+    finally:
+        await agent.stop()
