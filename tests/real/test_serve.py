@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -22,10 +23,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
     except OSError:
         return 0, b""
 
@@ -45,7 +49,11 @@ def test_serve_answers_on_both_listeners_and_stops_on_sigterm(sandbox, tmp_path)
         sandbox.sleeper(cg)
         status, body = get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert status == 200 and f'container_processes{{id="{cg}"'.encode() in body
-        status, body = get(f"http://127.0.0.1:{api_port}/api/v1/containers")
+        # The API listener wants the token, even for reads; it was generated into the state dir.
+        assert get(f"http://127.0.0.1:{api_port}/api/v1/containers")[0] == 401
+        token = (tmp_path / "token").read_text().strip()
+        assert (tmp_path / "token").stat().st_mode & 0o777 == 0o600
+        status, body = get(f"http://127.0.0.1:{api_port}/api/v1/containers", token)
         assert status == 200 and any(c["cgroup"] == cg for c in json.loads(body)["containers"])
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -61,3 +69,11 @@ def test_serve_rejects_a_bad_listen_address():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "expected HOST:PORT" in result.stderr
+
+
+def test_serve_refuses_a_remote_api_without_tls(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cgwatch", "serve", "--api-listen", "0.0.0.0:0",
+                             "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path), "--docker-host", ""],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "--tls-cert" in result.stderr
