@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -40,13 +43,6 @@ async def scrape_text(client) -> str:
     return await resp.text()
 
 
-def cgroup_file(cid: str, controller: str, name: str) -> Path:
-    unified = CG / "cgroup.controllers"
-    if unified.exists():  # v2: docker's cgroupfs driver uses /docker/<id> too
-        return CG / "docker" / cid / name
-    return CG / controller / "docker" / cid / name
-
-
 async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, docker_api):
     cid, name = docker_containers.run("--cpus=0.5", "--memory=100m")
     path = f"/docker/{cid}"
@@ -60,6 +56,7 @@ async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, 
         text = await named()
         if text:
             break
+        await asyncio.sleep(0.1)
     assert text, "container never appeared with its name"
     assert value(text, "container_spec_cpu_quota", id=path, name=name, image="local/busybox") == 50000
     assert value(text, "container_spec_cpu_period", id=path, name=name) == 100000
@@ -71,8 +68,6 @@ async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, 
 
 
 async def test_patch_goes_through_docker_and_survives_restart(docker_containers, docker_api):
-    import subprocess
-
     cid, name = docker_containers.run()
     resp = await docker_api.patch(f"/api/v1/containers/{name}/limits",
                                   data=json.dumps({"cpus": 0.5, "memory": "100m"}),
@@ -102,3 +97,57 @@ async def test_without_docker_the_id_is_the_name(docker_containers, tmp_path, ai
         assert health["docker"] == {"connected": False}
     finally:
         await agent.stop()
+
+
+@pytest.fixture
+async def docker_enforcing(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('rules:\n  - name: tests\n    match: {name: "cgw-test-*", runtime: docker}\n'
+                      '    limits: {cpus: 0.25, memory: 64m}\n')
+    a = Agent(agent_settings(tmp_path, docker_host="unix:///var/run/docker.sock", policy_file=policy,
+                             reconcile_interval_s=1.0, birth_scan_interval_s=5.0))
+    await a.start()
+    try:
+        yield a
+    finally:
+        await a.stop()
+
+
+def cpu_quota_file(cid: str) -> Path:
+    v2 = (CG / "cgroup.controllers").exists()
+    return CG / ("docker" if v2 else "cpu/docker") / cid / ("cpu.max" if v2 else "cpu.cfs_quota_us")
+
+
+async def test_a_new_docker_container_gets_policy_limits_within_a_second(docker_containers, docker_enforcing):
+    await asyncio.sleep(0.5)
+    cid, _ = await asyncio.to_thread(docker_containers.run)
+    started = time.monotonic()  # `docker run -d` has returned: the container runs
+    await asyncio.to_thread(wait_for, lambda: cpu_quota_file(cid).read_text().split()[0] == "25000", 5.0, 0.02)
+    assert time.monotonic() - started < 1.0
+    hc = docker_containers.inspect(cid)["HostConfig"]
+    assert (hc["NanoCpus"], hc["Memory"]) == (250000000, 64 << 20)  # through Docker: inspect agrees
+
+
+async def test_an_outside_docker_update_is_repaired(docker_containers, docker_enforcing):
+    cid, _ = await asyncio.to_thread(docker_containers.run)
+    await asyncio.to_thread(wait_for, lambda: cpu_quota_file(cid).read_text().split()[0] == "25000", 5.0)
+    subprocess.run(["docker", "update", "--cpus", "1", cid], check=True, capture_output=True, timeout=30)
+    changed = time.monotonic()
+    await asyncio.to_thread(wait_for, lambda: cpu_quota_file(cid).read_text().split()[0] == "25000", 5.0)
+    assert time.monotonic() - changed <= 1.5
+    assert docker_containers.inspect(cid)["HostConfig"]["NanoCpus"] == 250000000
+
+
+async def test_a_container_recreated_under_its_name_gets_its_limits_back(docker_containers, docker_api):
+    cid, name = docker_containers.run()
+    resp = await docker_api.patch(f"/api/v1/containers/{name}/limits",
+                                  data=json.dumps({"pids_limit": 33, "keep_for_name": True}),
+                                  headers={"Content-Type": "application/json"})
+    assert resp.status == 200, await resp.text()
+    subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True, timeout=60)
+    out = subprocess.run(["docker", "run", "-d", "--name", name, "local/busybox", "sleep", "600"],
+                         check=True, capture_output=True, text=True, timeout=60)
+    new = out.stdout.strip()
+    docker_containers.ids.append(new)
+    pids = CG / ("docker" if (CG / "cgroup.controllers").exists() else "pids/docker") / new / "pids.max"
+    await asyncio.to_thread(wait_for, lambda: pids.read_text().strip() == "33", 5.0)
