@@ -9,7 +9,6 @@ cpuset.cpus, cgroup.procs, tasks. On a hybrid host PSI comes from the controller
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
@@ -96,23 +95,23 @@ class V1Reader(CgroupReader):
     version = "v1"
 
     def __init__(self, layout: CgroupLayout):
-        self._roots = layout.v1
-        self._unified = layout.unified
+        self._roots = {ctrl: str(root) for ctrl, root in layout.v1.items()}
+        self._unified = str(layout.unified) if layout.unified is not None else None
 
-    def _dir(self, controller: str, path: str) -> Path | None:
+    def _dir(self, controller: str, path: str) -> str | None:
         root = self._roots.get(controller)
         return None if root is None else join(root, path)
 
-    def _file(self, controller: str, path: str, name: str) -> Path | None:
+    def _file(self, controller: str, path: str, name: str) -> str | None:
         d = self._dir(controller, path)
-        return None if d is None else d / name
+        return None if d is None else f"{d}/{name}"
 
     def _read(self, controller: str, path: str, name: str) -> str | None:
         f = self._file(controller, path, name)
         return None if f is None else read_text(f)
 
     def exists(self, path: str) -> bool:
-        return any(join(root, path).is_dir() for root in self._roots.values())
+        return any(os.path.isdir(join(root, path)) for root in self._roots.values())
 
     def cpu(self, path: str) -> CpuStats | None:
         usage = self._read("cpuacct", path, "cpuacct.usage")
@@ -146,9 +145,9 @@ class V1Reader(CgroupReader):
                                parse_int(memsw) if memsw is not None else None)
         d = self._dir("memory", path)
         assert d is not None
-        stats.max_usage_bytes = read_int(d / "memory.max_usage_in_bytes")
-        stats.failcnt = read_int(d / "memory.failcnt")
-        oom = read_text(d / "memory.oom_control")
+        stats.max_usage_bytes = read_int(f"{d}/memory.max_usage_in_bytes")
+        stats.failcnt = read_int(f"{d}/memory.failcnt")
+        oom = read_text(f"{d}/memory.oom_control")
         if oom is not None:
             # "oom_kill" appeared in memory.oom_control in Linux 4.13.
             stats.oom_kills = parse_flat_keyed(oom).get("oom_kill")
@@ -179,23 +178,23 @@ class V1Reader(CgroupReader):
         if d is None:
             return Tasks()
         pids_dir = self._dir("pids", path)
-        return Tasks(processes=count_lines(d / "cgroup.procs"), threads=count_lines(d / "tasks"),
-                     pids_current=read_int(pids_dir / "pids.current") if pids_dir else None)
+        return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
+                     pids_current=read_int(f"{pids_dir}/pids.current") if pids_dir else None)
 
     def io(self, path: str) -> list[IoDevice]:
         d = self._dir("blkio", path)
         if d is None:
             return []
-        text = read_text(d / "blkio.throttle.io_service_bytes")
+        text = read_text(f"{d}/blkio.throttle.io_service_bytes")
         if text is None:
             return []
-        return parse_blkio_throttle(text, read_text(d / "blkio.throttle.io_serviced"))
+        return parse_blkio_throttle(text, read_text(f"{d}/blkio.throttle.io_serviced"))
 
     def procs(self, path: str) -> list[int]:
         for controller in ("pids", "cpu", "memory"):
             d = self._dir(controller, path)
             if d is not None:
-                pids = read_pids(d / "cgroup.procs")
+                pids = read_pids(f"{d}/cgroup.procs")
                 if pids is not None:
                     return pids
         return []

@@ -7,7 +7,7 @@ memory.swap.{current,max}, pids.{current,max}, io.stat, cpuset.cpus{,.effective}
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
@@ -67,75 +67,75 @@ class V2Reader(CgroupReader):
 
     def __init__(self, layout: CgroupLayout):
         assert layout.unified is not None
-        self._root = layout.unified
+        self._root = str(layout.unified)
 
-    def _dir(self, path: str) -> Path:
+    def _dir(self, path: str) -> str:
         return join(self._root, path)
 
     def exists(self, path: str) -> bool:
-        return self._dir(path).is_dir()
+        return os.path.isdir(self._dir(path))
 
     def cpu(self, path: str) -> CpuStats | None:
-        text = read_text(self._dir(path) / "cpu.stat")
+        text = read_text(f"{self._dir(path)}/cpu.stat")
         return parse_cpu_stat(text) if text is not None else None
 
     def memory(self, path: str) -> MemoryStats | None:
         d = self._dir(path)
-        current = read_int(d / "memory.current")
+        current = read_int(f"{d}/memory.current")
         if current is None:
             return None
-        stat = parse_flat_keyed(read_text(d / "memory.stat") or "")
-        events = parse_flat_keyed(read_text(d / "memory.events") or "")
+        stat = parse_flat_keyed(read_text(f"{d}/memory.stat") or "")
+        events = parse_flat_keyed(read_text(f"{d}/memory.events") or "")
         # memory.peak exists since Linux 5.19.
-        return memory_from_v2(current, stat, events, read_int(d / "memory.swap.current"),
-                              read_int(d / "memory.peak"))
+        return memory_from_v2(current, stat, events, read_int(f"{d}/memory.swap.current"),
+                              read_int(f"{d}/memory.peak"))
 
     def limits(self, path: str) -> Limits:
         d = self._dir(path)
         lim = Limits()
-        cpu_max = read_text(d / "cpu.max")
+        cpu_max = read_text(f"{d}/cpu.max")
         if cpu_max is not None:
             lim.cpu_quota_us, lim.cpu_period_us = parse_cpu_max(cpu_max)
-        weight = read_int(d / "cpu.weight")
+        weight = read_int(f"{d}/cpu.weight")
         lim.cpu_shares = shares_from_weight(weight) if weight is not None else None
-        cpus = read_text(d / "cpuset.cpus")
+        cpus = read_text(f"{d}/cpuset.cpus")
         # An empty cpuset.cpus means "inherit the parent's": report the effective set then.
         if cpus is not None and not cpus.strip():
-            cpus = read_text(d / "cpuset.cpus.effective")
+            cpus = read_text(f"{d}/cpuset.cpus.effective")
         lim.cpuset_cpus = cpus.strip() if cpus is not None else None
-        mem_max = read_text(d / "memory.max")
+        mem_max = read_text(f"{d}/memory.max")
         lim.memory_limit_bytes = parse_max_int(mem_max) if mem_max is not None else None
-        low = read_text(d / "memory.low")
+        low = read_text(f"{d}/memory.low")
         low_bytes = parse_max_int(low) if low is not None else None
         lim.memory_reservation_bytes = low_bytes or None  # 0 is the default: no reservation
-        high = read_text(d / "memory.high")
+        high = read_text(f"{d}/memory.high")
         lim.memory_high_bytes = parse_max_int(high) if high is not None else None
-        swap_max = read_text(d / "memory.swap.max")
+        swap_max = read_text(f"{d}/memory.swap.max")
         if swap_max is not None and lim.memory_limit_bytes is not None:
             swap = parse_max_int(swap_max)
             # Docker's --memory-swap is memory plus swap; v2 limits swap alone.
             lim.memory_swap_limit_bytes = None if swap is None else lim.memory_limit_bytes + swap
-        pids = read_text(d / "pids.max")
+        pids = read_text(f"{d}/pids.max")
         lim.pids_max = parse_max_int(pids) if pids is not None else None
         return lim
 
     def tasks(self, path: str) -> Tasks:
         d = self._dir(path)
-        return Tasks(processes=count_lines(d / "cgroup.procs"), threads=count_lines(d / "cgroup.threads"),
-                     pids_current=read_int(d / "pids.current"))
+        return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/cgroup.threads"),
+                     pids_current=read_int(f"{d}/pids.current"))
 
     def io(self, path: str) -> list[IoDevice]:
-        text = read_text(self._dir(path) / "io.stat")
+        text = read_text(f"{self._dir(path)}/io.stat")
         return parse_io_stat(text) if text is not None else []
 
     def procs(self, path: str) -> list[int]:
-        return read_pids(self._dir(path) / "cgroup.procs") or []
+        return read_pids(f"{self._dir(path)}/cgroup.procs") or []
 
     def pressure(self, path: str) -> dict[str, Pressure]:
         return read_pressure_dir(self._dir(path))
 
     def allowed_cpus(self, path: str) -> frozenset[int] | None:
-        text = read_text(self._dir(parent_path(path)) / "cpuset.cpus.effective")
+        text = read_text(f"{self._dir(parent_path(path))}/cpuset.cpus.effective")
         return parse_cpu_list(text) if text is not None else None
 
     def created(self, path: str) -> float | None:

@@ -81,7 +81,7 @@ class V1Writer(CgroupWriter):
         self._roots = layout.v1
 
     def _file(self, controller: str, path: str, name: str) -> Path:
-        return join(self._roots[controller], path) / name
+        return Path(join(self._roots[controller], path)) / name
 
     def plan(self, path: str, target: Limits, current: Limits) -> list[tuple[Path, str]]:
         target = page_rounded(target)
@@ -155,7 +155,7 @@ class V2Writer(CgroupWriter):
         ``current`` is not needed: v2 has no ordering constraint between these files
         (Documentation/admin-guide/cgroup-v2.rst), and every value has one spelling.
         """
-        d = join(self._root, path)
+        d = Path(join(self._root, path))
         target = page_rounded(target)
         period = target.cpu_period_us or DEFAULT_PERIOD_US
         desired = [
@@ -172,7 +172,7 @@ class V2Writer(CgroupWriter):
 
 
     def set_memory_high(self, path: str, value: int | None) -> None:
-        write_value(join(self._root, path) / "memory.high", _max(value))
+        write_value(Path(join(self._root, path)) / "memory.high", _max(value))
 
 
 def _differs(file: Path, value: str) -> bool:

@@ -1,227 +1,312 @@
-"""Parsing a limits request: strict JSON in Docker's vocabulary, normalized, before any write.
+"""Parsing a limits request: strict JSON in Docker's vocabulary, normalized, before any host check.
 
-Every rejection is a domain error naming the field and the rule: InvalidRequest (400) for a
-body that is not a well-formed request, InvalidLimit (422) for a value outside its bounds.
+Every rejection is a domain error. InvalidRequest (400): the body is not a well-formed request
+(not UTF-8, not JSON, duplicate keys, NaN/Infinity, not an object). InvalidLimit (422): a value
+breaks a rule, named by ``field`` and a stable ``rule`` slug (type, format, min, max, precision,
+unknown_field, combination, empty). What depends on the host (its CPUs, the parent's cpuset, the
+relations between memory fields) is validate.py's to check.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import InvalidLimit, InvalidRequest
 
 FIELDS = ("cpus", "cpu_period_us", "cpu_quota_us", "cpu_shares", "cpuset_cpus", "memory",
           "memory_reservation", "memory_swap", "pids_limit")
+# Flags say how to apply a request, not what the limits are.
 FLAGS = ("force", "keep_for_name")
 
-MIN_MEMORY = 6 * 1024 * 1024          # Docker's minimum (daemon/daemon_unix.go linuxMinMemory)
-# At or above this the kernel reads a limit as "no limit" (PAGE_COUNTER_MAX in bytes): refuse.
+NANO = 10 ** 9
+# Docker: "Range of CPUs is from 0.01 to N" (daemon_unix.go); 0.01 is 1000 us per 100000 us period.
+MIN_CPUS = Decimal("0.01")
+MAX_CPUS = Decimal(2 ** 63 - 1) / NANO     # Docker's NanoCpus is an int64 (exact: 19 digits)
+PERIOD_US = (1000, 1_000_000)              # Documentation/scheduler/sched-bwc.rst: 1 ms .. 1 s
+QUOTA_US = (1000, 2 ** 44 - 1)             # sched-bwc.rst: >= 1 ms; kernel/sched/core.c max_cfs_runtime
+SHARES = (2, 262144)                       # kernel/sched/sched.h MIN_SHARES .. MAX_SHARES
+PIDS = (1, 4 * 1024 * 1024)                # include/linux/threads.h PID_MAX_LIMIT
+MIN_MEMORY = 6 * 1024 * 1024               # Docker's linuxMinMemory, for memory and memory_reservation
+# mm/page_counter.c clamps bytes to PAGE_COUNTER_MAX (LONG_MAX / PAGE_SIZE pages): at or above this
+# (with 64 KiB pages) a limit silently reads back as "max". Refuse instead of surprising.
 MAX_BYTES = 2 ** 63 - 2 ** 16
-MIN_CPUS = Decimal("0.01")            # 1000 us of quota per 100000 us period: the kernel's minimum
-PERIOD_US = (1000, 1_000_000)         # Documentation/scheduler/sched-bwc.rst
-MIN_QUOTA_US = 1000
-SHARES = (2, 262144)                  # kernel/sched: MIN_SHARES .. MAX_SHARES
-PID_MAX_LIMIT = 4 * 1024 * 1024       # include/linux/threads.h
-MAX_CPU_ID = 4095                     # beyond any NR_CPUS a distribution kernel is built with
+# Beyond any machine cgwatch serves (validate.py checks the real CPUs); the cap keeps a range like
+# "0-9223372036854775807" from building a huge set.
+MAX_CPU_ID = 4095
 
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The decimal syntax Docker's ParseCPUs accepts (big.Rat.SetString): sign, point, exponent.
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?", re.IGNORECASE | re.ASCII)
+# docker/go-units RAMInBytes: binary multiples, case-insensitive, optional "i"/"b", one space.
+_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", re.IGNORECASE | re.ASCII)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_CPU_RANGE = re.compile(r"^(\d{1,4})(?:-(\d{1,4}))?$")
-_DECIMAL = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_CPU_RANGE = re.compile(r"(\d+)(?:-(\d+))?", re.ASCII)
+_KINDS = {bool: "a boolean", str: "a string", list: "a list", dict: "an object", int: "an integer",
+          Decimal: "a fractional number", type(None): "null"}
+
+Parser = Callable[[Any, str], object]
 
 
 class Mode(enum.Enum):
-    PUT = "put"
-    PATCH = "patch"
-    DELETE = "delete"
+    PUT = "put"          # replace: every limit not sent becomes unlimited
+    PATCH = "patch"      # change only the limits sent
+    DELETE = "delete"    # remove every limit
 
 
 @dataclass(frozen=True, slots=True)
 class LimitRequest:
     mode: Mode
     # Only the fields sent, normalized: cpus Decimal; cpu_*, pids_limit int; memory* int bytes;
-    # cpuset_cpus canonical "0-1,3"; None = sent as null, or Docker's -1 "unlimited".
-    fields: Mapping[str, object] = field(default_factory=dict)
+    # cpuset_cpus canonical "0-1,3"; None = sent as null, or Docker's -1 "unlimited". Read-only.
+    fields: Mapping[str, object]
     force: bool = False
     keep_for_name: bool = False
 
 
 def parse_limit_request(body: bytes, mode: Mode) -> LimitRequest:
+    """The request ``body`` makes for ``mode``, each value checked alone and normalized."""
     doc = _decode(body, mode)
-    unknown = sorted(set(doc) - set(FIELDS) - set(FLAGS))
-    if unknown:
-        raise InvalidLimit(unknown[0], "unknown_field",
-                           f"unknown field(s): {', '.join(unknown)}; known: {', '.join(FIELDS + FLAGS)}")
-    flags = {}
-    for name in FLAGS:
-        value = doc.get(name, False)
-        if not isinstance(value, bool):
-            raise InvalidLimit(name, "type", f"{name} must be true or false")
-        flags[name] = value
-    fields = {name: _PARSERS[name](doc[name], name) for name in FIELDS if name in doc}
-    if "cpus" in fields and ({"cpu_period_us", "cpu_quota_us"} & fields.keys()):
-        raise InvalidLimit("cpus", "combination",
-                           "cpus cannot be combined with cpu_period_us or cpu_quota_us (as docker --cpus)")
-    if mode is Mode.DELETE and fields:
-        raise InvalidLimit(next(iter(fields)), "combination", "DELETE removes every limit; send no limit fields")
-    if mode is not Mode.DELETE and not fields:
-        hint = " (to remove every limit, use DELETE)" if mode is Mode.PUT else ""
-        raise InvalidLimit("", "empty", f"the request names no limit to change{hint}")
-    return LimitRequest(mode, fields, **flags)
+    sent = _limit_names(doc, mode)
+    flags = {name: _flag(doc.get(name, False), name) for name in FLAGS}
+    fields = {name: _PARSERS[name](doc[name], name) for name in sent}
+    return LimitRequest(mode, MappingProxyType(fields), **flags)
 
 
 def _decode(body: bytes, mode: Mode) -> dict[str, Any]:
-    if mode is Mode.DELETE and not body.strip():
-        return {}
+    if not body.strip():
+        if mode is Mode.DELETE:
+            return {}
+        raise InvalidRequest('the body is empty: send a JSON object of limits, like {"cpus": 0.5}')
     try:
-        text = body.decode("utf-8")
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal,
-                         parse_constant=_no_constants)
+        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_float=Decimal,
+                         parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise InvalidRequest("the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    except (ValueError, InvalidOperation):
+        # int() past its 4300-digit limit, or an exponent no Decimal holds (1e999999999999999999).
+        raise InvalidRequest("a number in the body is out of range (too many digits, or too large an exponent)") from None
     except RecursionError:
         raise InvalidRequest("the body is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, and int() refusing a 5,000-digit number
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise InvalidRequest("the body must be a JSON object of limit fields")
+        raise InvalidRequest(f"the body must be a JSON object of limits, not {_kind(doc)}")
     return doc
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise InvalidRequest(f"duplicate key(s): {', '.join(dupes)}")
-    return dict(pairs)
+    # Which of two values would win is parser-specific; a proxy and cgwatch could disagree.
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        dupes = [key for key, n in Counter(key for key, _ in pairs).items() if n > 1]
+        raise InvalidRequest(f"duplicate key(s) in the body: {_names(dupes)}")
+    return doc
 
 
-def _no_constants(name: str) -> Any:
-    raise InvalidRequest(f"{name} is not a number cgwatch accepts")
+def _no_constant(name: str) -> Any:
+    raise InvalidRequest(f"{name} is not JSON; limits are finite numbers")
 
 
-def _number(value: Any, name: str, *, integral: bool) -> Decimal | int:
-    """A JSON number (never a boolean) or, for cpus, a numeric string."""
-    if isinstance(value, bool) or value is None or not isinstance(value, (int, Decimal, str)):
-        raise InvalidLimit(name, "type", f"{name} must be a number")
-    if isinstance(value, str):
-        if not _DECIMAL.match(value):
-            raise InvalidLimit(name, "format", f"{name} must be a number, like 0.5")
-        value = Decimal(value)
-    if integral:
-        if isinstance(value, Decimal):
-            raise InvalidLimit(name, "type", f"{name} must be a whole number")
-        return value
-    return Decimal(value)
+def _limit_names(doc: Mapping[str, Any], mode: Mode) -> list[str]:
+    """The limit fields sent, after the checks on which fields a request may hold."""
+    unknown = sorted(set(doc) - set(FIELDS) - set(FLAGS))
+    if unknown:
+        raise InvalidLimit(unknown[0], "unknown_field", f"unknown field(s) {_names(unknown)}; the limits "
+                           f"are {', '.join(FIELDS)} and the flags {', '.join(FLAGS)}")
+    sent = [name for name in FIELDS if name in doc]
+    if mode is Mode.DELETE and sent:
+        raise InvalidLimit(sent[0], "combination", f"DELETE removes every limit and takes no limit fields "
+                           f"(got {sent[0]}); to remove one limit, PATCH it to null")
+    if mode is not Mode.DELETE and not sent:
+        hint = "; to remove every limit, use DELETE" if mode is Mode.PUT else ""
+        raise InvalidLimit("", "empty", f"the request names no limit to set{hint}")
+    if "cpus" in sent and {"cpu_period_us", "cpu_quota_us"} & doc.keys():
+        # Docker: "Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set".
+        raise InvalidLimit("cpus", "combination",
+                           "cpus sets the quota and period itself: send cpus or cpu_quota_us/cpu_period_us")
+    return sent
 
 
-def parse_cpus(value: Any, name: str = "cpus") -> Decimal:
-    """Docker's ParseCPUs: a decimal whose value times 1e9 is whole (else "too precise")."""
-    try:
-        cpus = _number(value, name, integral=False)
-        if (cpus * 1_000_000_000) != (cpus * 1_000_000_000).to_integral_value():
-            raise InvalidLimit(name, "precision", f"{name} {value} is too precise: at most 9 decimals")
-    except InvalidOperation:
-        raise InvalidLimit(name, "format", f"{name} must be a number, like 0.5") from None
-    assert isinstance(cpus, Decimal)
-    if cpus < MIN_CPUS:
-        raise InvalidLimit(name, "min", f"{name} must be at least {MIN_CPUS} (1 ms of CPU per 100 ms)")
-    return cpus
-
-
-def parse_memory(value: Any, name: str) -> int:
-    """Docker's RAMInBytes: bytes as an integer, or "100m", "1g", "512k" (binary, case-insensitive)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise InvalidLimit(name, "type", f"{name} must be bytes as an integer or a string like \"100m\"")
-    if isinstance(value, str):
-        m = _MEMORY.match(value)
-        if not m:
-            raise InvalidLimit(name, "format", f"{name} {value[:40]!r} is not a size like 100m, 1g or 512k")
-        value = int(Decimal(m.group(1)) * _UNITS[m.group(2).lower()])
-    if value < 0:
-        raise InvalidLimit(name, "min", f"{name} cannot be negative")
-    if value >= MAX_BYTES:
-        raise InvalidLimit(name, "max", f"{name} must be below 2^63 - 2^16 bytes (the kernel reads more as unlimited)")
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise _type_error(name, "true or false", value)
     return value
 
 
-def _memory_limit(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    n = parse_memory(value, name)
-    if name == "memory" and n < MIN_MEMORY:
-        raise InvalidLimit(name, "min", f"memory must be at least 6m ({MIN_MEMORY} bytes), as in Docker")
+def parse_cpus(value: object, field: str = "cpus") -> Decimal:
+    """Docker's ParseCPUs (opts/opts.go): a number or numeric string ("0.5", "1e3") whose value
+    times 1e9 is a whole number of nano-CPUs, at least 0.01. The host's CPUs: validate.py."""
+    cpus = _decimal(value, field)
+    if cpus < MIN_CPUS:
+        raise InvalidLimit(field, "min", f"{field} must be at least {MIN_CPUS} (1 ms of CPU per 100 ms)")
+    if cpus > MAX_CPUS:
+        raise InvalidLimit(field, "max", f"{field} must be at most {MAX_CPUS} (Docker's nano-CPU count "
+                           "is a 64-bit integer)")
+    # Exact like Docker's big.Rat; the bounds above keep the fraction small.
+    nano = Fraction(cpus) * NANO
+    if nano.denominator != 1:
+        raise InvalidLimit(field, "precision", f"{field} is too precise: at most 9 decimals (Docker counts "
+                           "billionths of a CPU)")
+    return Decimal(nano.numerator) / NANO  # one spelling per value: "0.50" and "5e-1" are 0.5
+
+
+def _decimal(value: object, field: str) -> Decimal:
+    if isinstance(value, str):
+        if _DECIMAL.fullmatch(_text(value, field)):
+            try:
+                return Decimal(value)
+            except InvalidOperation:  # an exponent no Decimal holds
+                pass
+        raise InvalidLimit(field, "format", f"{field} {_show(value)} is not a number like 0.5 or \"0.5\"")
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return Decimal(value)
+    raise _type_error(field, 'a number like 0.5 or a string like "0.5"', value)
+
+
+def parse_memory(value: object, field: str) -> int:
+    """Docker's RAMInBytes (docker/go-units size.go): bytes as a JSON integer, or a string such as
+    "100m", "1.5g", "512k", "100MiB", "100 MB" (binary multiples; a fraction of a byte is dropped,
+    as Docker's int64 conversion does). Never negative, and below the kernel's "max" (MAX_BYTES)."""
+    if isinstance(value, str):
+        n = _size(value, field)
+    else:
+        n = _integer(value, field, 'bytes as an integer, or a size string like "100m"')
+    if n < 0:
+        raise InvalidLimit(field, "min", f"{field} cannot be negative")
+    if n >= MAX_BYTES:
+        raise InvalidLimit(field, "max", f"{field} must be below {MAX_BYTES} bytes (8 EiB - 64 KiB); the "
+                           "kernel would read more as no limit (send null for that)")
     return n
 
 
-def _memory_swap(value: Any, name: str) -> int | None:
-    if value is None or value == -1 or value == "-1":
-        return None
-    return parse_memory(value, name)
+def _size(text: str, field: str) -> int:
+    m = _SIZE.fullmatch(_text(text, field))
+    if not m:
+        raise InvalidLimit(field, "format",
+                           f'{field} {_show(text)} is not a size like "100m", "1.5g", "512k" or "100MiB"')
+    return int(Decimal(m[1]) * _UNITS[m[2].lower()])
 
 
-def _int_in(value: Any, name: str, lo: int, hi: int, unlimited: int | None = None) -> int | None:
+def _memory_limit(value: Any, field: str) -> int | None:
+    """memory and memory_reservation: Docker refuses either below 6 MiB (daemon_unix.go)."""
     if value is None:
         return None
-    n = _number(value, name, integral=True)
-    assert isinstance(n, int)
-    if unlimited is not None and n == unlimited:
-        return None
-    if n < lo:
-        raise InvalidLimit(name, "min", f"{name} must be at least {lo}" +
-                           (f" (or {unlimited} for unlimited)" if unlimited is not None else ""))
-    if n > hi:
-        raise InvalidLimit(name, "max", f"{name} must be at most {hi}")
+    n = parse_memory(value, field)
+    if n < MIN_MEMORY:
+        raise InvalidLimit(field, "min", f"{field} must be at least 6 MiB ({MIN_MEMORY} bytes), as in Docker")
     return n
 
 
-def parse_cpuset(value: Any, name: str = "cpuset_cpus") -> frozenset[int]:
-    """A strict CPU list: "0-1,3"; no empty elements, reversed ranges, spaces or huge numbers."""
-    if not isinstance(value, str) or not value:
-        raise InvalidLimit(name, "type", f"{name} must be a CPU list string like \"0-1,3\"")
+def _memory_swap(value: Any, field: str) -> int | None:
+    """memory plus swap; Docker's -1 (or "-1") means unlimited swap."""
+    if value is None or value == "-1" or (type(value) is int and value == -1):
+        return None
+    return parse_memory(value, field)
+
+
+def _bounded(lo: int, hi: int, *, minus_one_unlimited: bool = False) -> Parser:
+    """An integer field in [lo, hi]; null resets it (and -1 too, where Docker says "unlimited")."""
+    reset = " (or -1 or null for no limit)" if minus_one_unlimited else " (or null for the default)"
+    wanted = f"an integer from {lo} to {hi}{reset}"
+
+    def parse(value: Any, field: str) -> int | None:
+        if value is None or (minus_one_unlimited and type(value) is int and value == -1):
+            return None
+        n = _integer(value, field, wanted)
+        if not lo <= n <= hi:
+            raise InvalidLimit(field, "min" if n < lo else "max", f"{field} must be {wanted}")
+        return n
+    return parse
+
+
+def _integer(value: object, field: str, wanted: str) -> int:
+    # A JSON integer only: true is not 1, 1000.0 and "1000" are not integers (nor in Docker's API).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _type_error(field, wanted, value)
+
+
+def parse_cpuset(value: object, field: str = "cpuset_cpus") -> frozenset[int]:
+    """A CPU list as cpuset.cpus takes it ("0-1,3"; cgroup-v2.rst "cpuset.cpus"), strictly: no
+    empty elements, reversed ranges, spaces, signs, or CPU numbers above MAX_CPU_ID."""
+    if not isinstance(value, str):
+        raise _type_error(field, 'a CPU list string like "0-1,3"', value)
     cpus: set[int] = set()
-    for part in value.split(","):
-        m = _CPU_RANGE.match(part)
+    for part in _text(value, field).split(","):
+        m = _CPU_RANGE.fullmatch(part)
         if not m:
-            raise InvalidLimit(name, "format", f"{name} {value[:40]!r} is not a CPU list like \"0-1,3\"")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if hi < lo:
-            raise InvalidLimit(name, "format", f"{name}: range {part!r} runs backwards")
-        if hi > MAX_CPU_ID:
-            raise InvalidLimit(name, "max", f"{name}: CPU {hi} does not exist")
-        cpus.update(range(lo, hi + 1))
+            raise InvalidLimit(field, "format", f'{field} {_show(value)} is not a CPU list like "0-1,3" '
+                               "(numbers and ranges, comma-separated, no spaces)")
+        first, last = _cpu_id(m[1], field), _cpu_id(m[2] or m[1], field)
+        if last < first:
+            raise InvalidLimit(field, "format", f"{field}: the range {part!r} runs backwards; write {last}-{first}")
+        cpus.update(range(first, last + 1))
     return frozenset(cpus)
 
 
+def _cpu_id(digits: str, field: str) -> int:
+    # Judged on the text's length first: int() of a 5,000-digit string is itself an error.
+    n = int(digits) if len(digits) <= 5 else MAX_CPU_ID + 1
+    if n > MAX_CPU_ID:
+        raise InvalidLimit(field, "max", f"{field}: CPU numbers go from 0 to {MAX_CPU_ID}")
+    return n
+
+
 def format_cpuset(cpus: frozenset[int]) -> str:
-    """Canonical form: sorted, ranges collapsed ("0-3,5")."""
-    out: list[str] = []
-    ordered = sorted(cpus)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
+    """The kernel's own spelling of a CPU list: sorted, runs collapsed ("0-3,5")."""
+    runs = []
+    # Consecutive CPUs share (cpu - position): each group is one run.
+    for _, group in itertools.groupby(enumerate(sorted(cpus)), lambda pair: pair[1] - pair[0]):
+        ids = [cpu for _, cpu in group]
+        runs.append(str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}")
+    return ",".join(runs)
 
 
-_PARSERS = {
-    "cpus": lambda v, n: None if v is None else parse_cpus(v, n),
-    "cpu_period_us": lambda v, n: _int_in(v, n, *PERIOD_US),
-    "cpu_quota_us": lambda v, n: _int_in(v, n, MIN_QUOTA_US, 2 ** 44, unlimited=-1),
-    "cpu_shares": lambda v, n: _int_in(v, n, *SHARES),
-    "cpuset_cpus": lambda v, n: None if v is None else format_cpuset(parse_cpuset(v, n)),
+def _cpuset_field(value: Any, field: str) -> str | None:
+    return None if value is None else format_cpuset(parse_cpuset(value, field))
+
+
+def _text(value: str, field: str) -> str:
+    # Values end up in cgroup files: a newline could smuggle a second write ("50000 100000\nmax").
+    if _CONTROL.search(value):
+        raise InvalidLimit(field, "format", f"{field} must not contain control characters such as newlines")
+    return value
+
+
+def _type_error(field: str, wanted: str, value: object) -> InvalidLimit:
+    return InvalidLimit(field, "type", f"{field} must be {wanted}, not {_kind(value)}")
+
+
+def _kind(value: object) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(_show(name) for name in names[:10]) + (" ..." if len(names) > 10 else "")
+
+
+_PARSERS: dict[str, Parser] = {
+    "cpus": lambda value, field: None if value is None else parse_cpus(value, field),
+    "cpu_period_us": _bounded(*PERIOD_US),
+    "cpu_quota_us": _bounded(*QUOTA_US, minus_one_unlimited=True),
+    "cpu_shares": _bounded(*SHARES),
+    "cpuset_cpus": _cpuset_field,
     "memory": _memory_limit,
     "memory_reservation": _memory_limit,
     "memory_swap": _memory_swap,
-    "pids_limit": lambda v, n: _int_in(v, n, 1, PID_MAX_LIMIT, unlimited=-1),
+    "pids_limit": _bounded(*PIDS, minus_one_unlimited=True),
 }
