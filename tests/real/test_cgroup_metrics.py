@@ -28,6 +28,7 @@ def kernel_cpu_seconds(sandbox, cg: str) -> float:
     return int(sandbox.read(cg, "cpuacct.usage")) / 1e9
 
 
+@pytest.mark.guest
 async def test_cpu_usage_tracks_the_kernel_counter(sandbox, scrape):
     cg = sandbox.create(f"docker/{hexid()}")
     sandbox.busy_loop(cg)
@@ -43,6 +44,7 @@ async def test_cpu_usage_tracks_the_kernel_counter(sandbox, scrape):
     assert user is not None and system is not None and user + system <= after + 0.05
 
 
+@pytest.mark.guest
 async def test_throttling_counters_move_under_a_quota(sandbox, scrape):
     cg = sandbox.create(f"docker/{hexid()}")
     if sandbox.is_v2:
@@ -60,6 +62,7 @@ async def test_throttling_counters_move_under_a_quota(sandbox, scrape):
     assert value(text, "container_cpu_cfs_throttled_seconds_total", id=cg) > 0.1
 
 
+@pytest.mark.guest
 async def test_oom_kill_counted_from_the_kernel(sandbox, scrape):
     cg = sandbox.create(f"docker/{hexid()}")
     sandbox.write(cg, "memory.max" if sandbox.is_v2 else "memory.limit_in_bytes", str(64 << 20))
@@ -72,6 +75,7 @@ async def test_oom_kill_counted_from_the_kernel(sandbox, scrape):
     assert value(text, "container_spec_memory_limit_bytes", id=cg) == 64 << 20
 
 
+@pytest.mark.guest
 async def test_memory_usage_counts_what_a_process_allocates(sandbox, scrape):
     cg = sandbox.create(f"docker/{hexid()}")
     hog = sandbox.memory_hog(cg, mib=40)
@@ -95,6 +99,7 @@ async def test_processes_and_threads_are_counted(sandbox, scrape):
     assert value(text, "container_threads", id=cg) == 3
 
 
+@pytest.mark.guest
 async def test_removed_cgroup_series_are_gone_on_the_next_scrape(sandbox, scrape):
     cg = sandbox.create(f"docker/{hexid()}")
     proc = sandbox.sleeper(cg)
@@ -107,6 +112,7 @@ async def test_removed_cgroup_series_are_gone_on_the_next_scrape(sandbox, scrape
     assert not samples(text, "container_info", id=cg)
 
 
+@pytest.mark.guest
 async def test_pressure_is_exported_where_the_kernel_has_psi(sandbox, scrape):
     cg = sandbox.create("plain/psi")
     sandbox.busy_loop(cg)
@@ -119,6 +125,7 @@ async def test_pressure_is_exported_where_the_kernel_has_psi(sandbox, scrape):
     assert value(text, "container_pressure_io_waiting_seconds_total", id=cg) is not None
 
 
+@pytest.mark.guest
 async def test_every_runtime_shape_is_named_by_its_runtime(sandbox, client):
     ids = {k: hexid() for k in ("docker", "scope", "cri", "containerd", "podman")}
     uid = str(uuid.uuid4())

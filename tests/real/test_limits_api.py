@@ -51,6 +51,7 @@ async def patch(api, ref: str, body, headers=None):
                            headers=headers or {"Content-Type": "application/json"})
 
 
+@pytest.mark.guest
 async def test_cpus_half_holds_a_busy_loop_at_half_a_cpu(sandbox, api, container):
     cid, cg = container
     sandbox.busy_loop(cg)
@@ -66,6 +67,7 @@ async def test_cpus_half_holds_a_busy_loop_at_half_a_cpu(sandbox, api, container
     assert 0.45 <= ratio <= 0.55, ratio
 
 
+@pytest.mark.guest
 async def test_memory_100m_oom_kills_a_300m_hog_and_the_counter_shows_it(sandbox, api, container, scrape):
     cid, cg = container
     resp = await patch(api, cid, {"memory": "100m"})
@@ -76,6 +78,7 @@ async def test_memory_100m_oom_kills_a_300m_hog_and_the_counter_shows_it(sandbox
     assert value(await scrape(), "container_oom_kills_total", id=cg) == 1
 
 
+@pytest.mark.guest
 async def test_memory_below_usage_is_refused_and_nothing_is_written(sandbox, api, container):
     cid, cg = container
     hog = sandbox.memory_hog(cg, mib=60)
@@ -89,6 +92,7 @@ async def test_memory_below_usage_is_refused_and_nothing_is_written(sandbox, api
     assert hog.poll() is None  # still alive
 
 
+@pytest.mark.guest
 async def test_forced_memory_below_usage_is_what_the_kernel_makes_of_it(sandbox, api, container):
     cid, cg = container
     hog = sandbox.memory_hog(cg, mib=60)
@@ -107,6 +111,7 @@ async def test_forced_memory_below_usage_is_what_the_kernel_makes_of_it(sandbox,
         assert hog.poll() is None
 
 
+@pytest.mark.guest
 async def test_reply_holds_previous_and_read_back_values(sandbox, api, container):
     cid, cg = container
     resp = await patch(api, cid, {"memory": 104857601, "pids_limit": 64})
@@ -133,6 +138,7 @@ async def test_patch_changes_only_the_fields_given_and_put_replaces(sandbox, api
         None, None, 64 << 20)
 
 
+@pytest.mark.guest
 async def test_delete_removes_every_limit(sandbox, api, container):
     cid, cg = container
     assert (await patch(api, cid, {"cpus": 0.25, "memory": "64m", "pids_limit": 10})).status == 200
@@ -143,6 +149,7 @@ async def test_delete_removes_every_limit(sandbox, api, container):
     assert (lim["cpu_quota_us"], lim["memory_limit_bytes"], lim["pids_max"]) == (None, None, None)
 
 
+@pytest.mark.guest
 async def test_cpuset_and_swap_are_written(sandbox, api, container):
     cid, cg = container
     body = await (await patch(api, cid, {"cpuset_cpus": "0", "memory": "64m", "memory_swap": "128m"})).json()
