@@ -35,7 +35,7 @@ test-host: venv deps
 
 ## test-v2: the cgroup v2 guest stage alone
 test-v2: venv deps
-	bash tests/vm/run-pytest.sh
+	bash tests/vm/run-v2-stage.sh
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -13,7 +13,7 @@ $PY -m pytest tests
 host_rc=$?
 [ "${1:-}" = "--host-only" ] && exit $host_rc
 
-bash tests/vm/run-pytest.sh
+bash tests/vm/run-v2-stage.sh
 v2_rc=$?
 echo "run.sh: host stage exit $host_rc, cgroup v2 guest stage exit $v2_rc"
 [ $host_rc -eq 0 ] && [ $v2_rc -eq 0 ]
