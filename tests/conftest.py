@@ -44,3 +44,8 @@ def docker_containers():
         yield box
     finally:
         box.cleanup()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/*.prom from the fixture trees instead of comparing")
