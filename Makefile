@@ -7,7 +7,7 @@ PYTHON ?= python3
 # there. Override CGWATCH_ARGS to pass other `cgwatch serve` flags.
 CGWATCH_ARGS ?= --ignore-cgroup '/process_api*'
 
-.PHONY: run test test-host test-v2 deps venv clean
+.PHONY: run test test-host test-v2 deps venv dashboards clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ test-host: venv deps
 ## test-v2: the cgroup v2 guest stage alone
 test-v2: venv deps
 	bash tests/vm/run-v2-stage.sh
+
+## dashboards: regenerate dashboards/json from the grafanalib sources
+dashboards: venv
+	$(PY) -m dashboards.build
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -5,8 +5,13 @@
 #   busybox-static  the root filesystem of the locally built test image (no registry here)
 #   prometheus      promtool (exposition lint) and the server the dashboards are checked against
 #   qemu-system-x86 the cgroup v2 guest (tests/vm)
+#   docker-compose  validates docker-compose.yml (`docker-compose config`)
+#   python3.11-venv deploy/local-base.sh builds a registry-free base image from the host's Python
+#   systemd         systemd-analyze verify of deploy/cgwatch.service (installed, not run as init)
+#   chromium        the web page, tested as a person would use it (headless)
+#   tmux            `cgwatch top` driven in a real terminal
 set -euo pipefail
-PKGS=(docker.io busybox-static prometheus qemu-system-x86)
+PKGS=(docker.io busybox-static prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium tmux)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
