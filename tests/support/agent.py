@@ -18,18 +18,18 @@ def agent_settings(tmp_path: Path, **overrides) -> Settings:
     return replace(base, **overrides)
 
 
-def samples(text: str, name: str, **labels: str) -> list:
-    """Samples of family/sample ``name`` whose labels include ``labels``."""
+def samples(text: str, metric: str, /, **labels: str) -> list:
+    """Samples named ``metric`` whose labels include ``labels`` (positional-only: a label may be called name)."""
     out = []
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            if s.name == metric and all(s.labels.get(k) == v for k, v in labels.items()):
                 out.append(s)
     return out
 
 
-def value(text: str, name: str, **labels: str) -> float | None:
-    found = samples(text, name, **labels)
+def value(text: str, metric: str, /, **labels: str) -> float | None:
+    found = samples(text, metric, **labels)
     if len(found) > 1:
-        raise AssertionError(f"{len(found)} samples of {name} match {labels}")
+        raise AssertionError(f"{len(found)} samples of {metric} match {labels}")
     return found[0].value if found else None
