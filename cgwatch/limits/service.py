@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, Counter
 from ..cgroup.base import CgroupReader
 from ..cgroup.writer import CgroupWriter
 from ..discovery.inventory import Container, resolve
-from ..errors import (CgwatchError, KubernetesManaged, LimitConflict, PayloadTooLarge, RuntimeRefused,
-                      StateUnwritable, UnsupportedMediaType)
+from ..errors import (CgwatchError, ContainerNotFound, KubernetesManaged, LimitConflict, PayloadTooLarge,
+                      RuntimeRefused, StateUnwritable, UnsupportedMediaType)
 from ..model import Limits
 from ..security.audit import AuditLog
 from .docker_plan import plan_update
@@ -59,11 +59,20 @@ class LimitService:
         # Called (in a worker thread) after a successful API change: stores the desired state.
         # If it fails the change is rolled back, so the kernel never holds an unrecorded limit.
         self.on_change: Callable[[Container, Limits, bool], None] | None = None
+        # Asks the runtime about a ref the inventory does not know (DockerWatcher.refresh).
+        self.refresh: Callable[[str], Awaitable[Any]] | None = None
         self.updates = Counter("cgwatch_limit_updates", "Limit change attempts through the API, by result.",
                                ["result"], registry=registry)
 
     async def find(self, ref: str) -> Container:
-        return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
+        try:
+            return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
+        except ContainerNotFound:
+            # A container started a moment ago may not be named yet (its event is still in
+            # flight): ask the runtime once, then look again.
+            if self.refresh is None or await self.refresh(ref) is None:
+                raise
+            return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
 
     async def read(self, ref: str) -> dict[str, Any]:
         c = await self.find(ref)

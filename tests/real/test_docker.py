@@ -44,7 +44,7 @@ async def scrape_text(client) -> str:
 
 
 async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, docker_api):
-    cid, name = docker_containers.run("--cpus=0.5", "--memory=100m")
+    cid, name = await asyncio.to_thread(docker_containers.run, "--cpus=0.5", "--memory=100m")
     path = f"/docker/{cid}"
 
     async def named():
@@ -68,7 +68,7 @@ async def test_docker_run_limits_show_up_named(docker_containers, docker_agent, 
 
 
 async def test_patch_goes_through_docker_and_survives_restart(docker_containers, docker_api):
-    cid, name = docker_containers.run()
+    cid, name = await asyncio.to_thread(docker_containers.run)
     resp = await docker_api.patch(f"/api/v1/containers/{name}/limits",
                                   data=json.dumps({"cpus": 0.5, "memory": "100m"}),
                                   headers={"Content-Type": "application/json"})
@@ -139,7 +139,7 @@ async def test_an_outside_docker_update_is_repaired(docker_containers, docker_en
 
 
 async def test_a_container_recreated_under_its_name_gets_its_limits_back(docker_containers, docker_api):
-    cid, name = docker_containers.run()
+    cid, name = await asyncio.to_thread(docker_containers.run)
     resp = await docker_api.patch(f"/api/v1/containers/{name}/limits",
                                   data=json.dumps({"pids_limit": 33, "keep_for_name": True}),
                                   headers={"Content-Type": "application/json"})
