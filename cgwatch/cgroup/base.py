@@ -38,6 +38,10 @@ class CgroupReader(ABC):
     def tasks(self, path: str) -> Tasks: ...
 
     @abstractmethod
+    def threads(self, path: str) -> int | None:
+        """Threads in the cgroup itself (v1 ``tasks``, v2 ``cgroup.threads``)."""
+
+    @abstractmethod
     def io(self, path: str) -> list[IoDevice]: ...
 
     @abstractmethod

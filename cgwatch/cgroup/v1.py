@@ -1,6 +1,6 @@
 """cgroup v1: one hierarchy per controller (Documentation/admin-guide/cgroup-v1/).
 
-Files read: cpuacct.usage{,_user,_sys}, cpuacct.stat, cpu.stat, cpu.cfs_{quota,period}_us,
+Files read: cpuacct.usage, cpuacct.stat, cpu.stat, cpu.cfs_{quota,period}_us,
 cpu.shares, memory.{usage,max_usage,limit,soft_limit}_in_bytes, memory.memsw.*, memory.stat,
 memory.failcnt, memory.oom_control, pids.{current,max}, blkio.throttle.io_service{d,_bytes},
 cpuset.cpus, cgroup.procs, tasks. On a hybrid host PSI comes from the controller-less v2 tree.
@@ -119,15 +119,12 @@ class V1Reader(CgroupReader):
         if usage is None and cpu_stat is None:
             return None
         stats = CpuStats(usage_ns=parse_int(usage) if usage is not None else None)
-        # cpuacct.usage_user/_sys (Linux 4.7+) are in ns; cpuacct.stat is in USER_HZ ticks.
-        user = self._read("cpuacct", path, "cpuacct.usage_user")
-        system = self._read("cpuacct", path, "cpuacct.usage_sys")
-        if user is not None and system is not None:
-            stats.user_ns, stats.system_ns = parse_int(user), parse_int(system)
-        else:
-            acct = self._read("cpuacct", path, "cpuacct.stat")
-            if acct is not None:
-                stats.user_ns, stats.system_ns = parse_cpuacct_stat(acct)
+        # The user/system split from cpuacct.stat (USER_HZ ticks), as cAdvisor reads it: one file
+        # where cpuacct.usage_user + usage_sys would be two, for 10 ms resolution on a split that
+        # dashboards only ever rate over minutes.
+        acct = self._read("cpuacct", path, "cpuacct.stat")
+        if acct is not None:
+            stats.user_ns, stats.system_ns = parse_cpuacct_stat(acct)
         if cpu_stat is not None:
             fields = parse_flat_keyed(cpu_stat)
             stats.periods = fields.get("nr_periods")
@@ -180,6 +177,10 @@ class V1Reader(CgroupReader):
         pids_dir = self._dir("pids", path)
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
                      pids_current=read_int(f"{pids_dir}/pids.current") if pids_dir else None)
+
+    def threads(self, path: str) -> int | None:
+        d = self._dir("pids", path) or self._dir("cpu", path)
+        return None if d is None else count_lines(f"{d}/tasks")
 
     def io(self, path: str) -> list[IoDevice]:
         d = self._dir("blkio", path)

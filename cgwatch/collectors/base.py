@@ -31,6 +31,14 @@ class ScrapeContext:
     now: float
     label_allowlist: tuple[str, ...] = ()
     _labels: dict[str, str] = field(default_factory=dict)
+    _procs: dict[str, list[int]] = field(default_factory=dict)
+
+    def procs(self, path: str) -> list[int]:
+        """The cgroup's PIDs, read once per scrape for every collector that needs them."""
+        found = self._procs.get(path)
+        if found is None:
+            found = self._procs[path] = self.reader.procs(path)
+        return found
 
     def labels(self, c: Container) -> str:
         """The container's base labels, rendered once per scrape and reused by every family."""

@@ -51,7 +51,7 @@ class NetworkCollector(Collector):
         if path == "/":
             return ctx.proc.net_dev(1)
         # Try a few PIDs: the first may exit between reading cgroup.procs and /proc.
-        for pid in ctx.reader.procs(path)[:3]:
+        for pid in ctx.procs(path)[:3]:
             ns = ctx.proc.ns_inode(pid, "net")
             if ns is None:
                 continue

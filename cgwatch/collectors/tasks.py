@@ -9,9 +9,9 @@ from .base import Collector, MetricSpec, ScrapeContext, build_families
 
 SPECS = (
     MetricSpec("container_processes", "Number of processes running inside the container.",
-               "gauge", lambda t: t.processes),
+               "gauge", lambda t: t[0]),
     MetricSpec("container_threads", "Number of threads running inside the container",
-               "gauge", lambda t: t.threads),
+               "gauge", lambda t: t[1]),
 )
 
 
@@ -19,4 +19,5 @@ class TasksCollector(Collector):
     name = "tasks"
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        return build_families(SPECS, ((ctx.labels(c), ctx.reader.tasks(c.path)) for c in ctx.containers))
+        rows = ((ctx.labels(c), (len(ctx.procs(c.path)), ctx.reader.threads(c.path))) for c in ctx.containers)
+        return build_families(SPECS, rows)

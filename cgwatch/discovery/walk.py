@@ -26,6 +26,11 @@ def walk_cgroups(roots: Iterable[Path], ignore: Iterable[str] = ()) -> list[str]
 def _walk(directory: str, rel: str, patterns: tuple[str, ...], seen: set[str]) -> None:
     seen.add(rel or "/")
     try:
+        # kernfs (cgroupfs v1 and v2) gives a directory 2 + its number of subdirectories links
+        # (fs/kernfs/inode.c, kernfs_refresh_inode), so a leaf cgroup, the common case, is known
+        # from one stat without listing its dozens of control files.
+        if os.stat(directory).st_nlink == 2:
+            return
         with os.scandir(directory) as entries:
             children = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
     except OSError as exc:

@@ -37,8 +37,9 @@ def read_text(path: str | os.PathLike[str]) -> str | None:
         raise
     try:
         data = os.read(fd, READ_CHUNK)
-        if data:
-            # A seq_file hands out at most what fits the buffer; read on to EOF.
+        # seq_read_iter (fs/seq_file.c) fills the caller's buffer until the records run out, so a
+        # short read is the end: only a full buffer needs another read (saves a syscall a file).
+        if len(data) == READ_CHUNK:
             more = os.read(fd, READ_CHUNK)
             while more:
                 data += more
