@@ -71,8 +71,12 @@ class CgroupSandbox:
             self._mkdir("/".join(parts[:i]))
         if self.is_v2:
             # Leaves hold processes, and v2 forbids processes in a cgroup that enables controllers
-            # for children ("no internal process" rule): turn them off again on the leaf.
-            (self.root / self.path(rel).lstrip("/") / "cgroup.subtree_control").write_text("")
+            # for children ("no internal process" rule): turn them off again on the leaf. Only
+            # "-name" disables one; writing "" changes nothing.
+            control = self.root / self.path(rel).lstrip("/") / "cgroup.subtree_control"
+            enabled = control.read_text().split()
+            if enabled:
+                control.write_text(" ".join(f"-{c}" for c in enabled))
         return self.path(rel)
 
     def file(self, cg: str, name: str) -> Path:
