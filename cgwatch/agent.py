@@ -66,6 +66,8 @@ class Agent:
                                  store=DesiredStore(settings.state_dir / "desired.json"),
                                  policy_path=settings.policy_file, registry=self.exporter.registry)
         self.limits.on_change = self.enforcer.remember
+        if self.docker is not None:
+            self.limits.refresh = self.docker.refresh
         self._scheduler: Any = None
 
     async def start(self) -> None:
@@ -154,3 +156,25 @@ class Agent:
             "docker": None if self.docker is None else {"connected": self.docker.connected},
             "last_collection_seconds": None if stats is None else round(stats.duration_s, 6),
         }
+
+    def _inspector(self):  # type: ignore[no-untyped-def]
+        from .inspect import ProcInspector
+        return ProcInspector(self.paths.proc, self.reader)
+
+    async def inspect(self, ref: str) -> dict[str, Any]:
+        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
+        def find() -> dict[str, Any]:
+            c = resolve(ref, self.scan())
+            return {**container_json(c, self.reader), **self._inspector().details(c)}
+        return await asyncio.to_thread(find)
+
+    async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
+        """The container's processes; CPU % over ``interval_s`` (0: since each process started)."""
+        inspector = self._inspector()
+        c = await asyncio.to_thread(lambda: resolve(ref, self.scan()))
+        first = None
+        if interval_s > 0:
+            first = await asyncio.to_thread(inspector.snapshot, c)
+            await asyncio.sleep(interval_s)
+        second = await asyncio.to_thread(inspector.snapshot, c)
+        return await asyncio.to_thread(inspector.report, c, first, second)

@@ -13,6 +13,7 @@ from . import log as logsetup
 from .collectors import ALL as ALL_COLLECTORS
 from .config import Settings, parse_hostport
 from .commands import add_client_commands
+from .commands_view import add_view_commands
 from .host.layout import LayoutError
 
 log = logging.getLogger("cgwatch")
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_policy)
 
     add_client_commands(sub)
+    add_view_commands(sub)
     return parser
 
 

@@ -33,6 +33,14 @@ WRITE_ROUTES = [
     web.delete("/api/v1/containers/{ref}/desired", handlers.release_desired),
 ]
 
+# Only behind the token: command lines can carry secrets, and the page is the API's own client.
+API_ONLY_READ_ROUTES = [
+    web.get("/api/v1/containers/{ref}/processes", handlers.get_processes),
+    web.get("/api/v1/containers/{ref}/inspect", handlers.inspect_container),
+    web.get("/", handlers.web_page),
+    web.get("/static/{name}", handlers.web_asset),
+]
+
 
 def create_app(agent: Agent, *, api: bool = False) -> web.Application:
     """One listener's app: ``api=True`` adds the write routes and the token check."""
@@ -44,4 +52,5 @@ def create_app(agent: Agent, *, api: bool = False) -> web.Application:
     app.add_routes(READ_ROUTES)
     if api:
         app.add_routes(WRITE_ROUTES)
+        app.add_routes(API_ONLY_READ_ROUTES)
     return app

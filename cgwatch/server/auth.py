@@ -11,13 +11,18 @@ from .keys import AGENT
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # Probes must work without a secret.
 OPEN_PATHS = frozenset({"/healthz"})
+# The web page and its own files hold no data (its API calls carry the token): GETs need none.
+OPEN_PAGE_PATHS = frozenset({"/"})
+OPEN_PAGE_PREFIX = "/static/"
 
 
 def auth_middleware(token: str, anonymous_reads: bool):
     @web.middleware
     async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
         write = request.method in WRITE_METHODS
-        if request.path in OPEN_PATHS or (anonymous_reads and not write):
+        page = request.method in ("GET", "HEAD") and (request.path in OPEN_PAGE_PATHS
+                                                      or request.path.startswith(OPEN_PAGE_PREFIX))
+        if request.path in OPEN_PATHS or page or (anonymous_reads and not write):
             return await handler(request)
         if bearer_matches(request.headers.get("Authorization"), token):
             return await handler(request)

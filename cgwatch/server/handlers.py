@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
+from ..errors import InvalidRequest
 from ..exposition import CONTENT_TYPE
 from ..limits.request import Mode
 from ..limits.service import MAX_BODY_BYTES
@@ -55,3 +58,50 @@ async def get_desired(request: web.Request) -> web.Response:
 
 async def release_desired(request: web.Request) -> web.Response:
     return web.json_response(await request.app[AGENT].release(request.match_info["ref"], request.remote or ""))
+
+
+# --- processes, inspect and the web page (cgwatch/inspect.py, cgwatch/web/) ---
+
+# CPU % of the process list is measured over this interval unless ?interval= says otherwise.
+PROCESSES_INTERVAL_S = 0.5
+PROCESSES_MAX_INTERVAL_S = 5.0
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+# The page runs only its own files and talks only to this origin; nothing inline, no framing.
+WEB_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+async def get_processes(request: web.Request) -> web.Response:
+    raw = request.query.get("interval", str(PROCESSES_INTERVAL_S))
+    try:
+        interval = float(raw)
+    except ValueError:
+        interval = -1.0
+    if not 0 <= interval <= PROCESSES_MAX_INTERVAL_S:  # NaN fails both comparisons
+        raise InvalidRequest(f"interval is seconds from 0 (CPU % since each process started) to "
+                             f"{PROCESSES_MAX_INTERVAL_S:g}", field="interval")
+    return web.json_response(await request.app[AGENT].processes(request.match_info["ref"], interval))
+
+
+async def inspect_container(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[AGENT].inspect(request.match_info["ref"]))
+
+
+async def web_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(WEB_DIR / "index.html",
+                            headers={**WEB_HEADERS, "Content-Type": "text/html; charset=utf-8"})
+
+
+async def web_asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in WEB_ASSETS:  # only the page's own files: never a path from the request
+        raise web.HTTPNotFound()
+    return web.FileResponse(WEB_DIR / name, headers={**WEB_HEADERS, "Content-Type": WEB_ASSETS[name]})
