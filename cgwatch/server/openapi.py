@@ -75,6 +75,23 @@ OPENAPI = {
             "delete": {**_CHANGE, "summary": "Remove every limit", "requestBody": {
                 "required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LimitRequest"}}}}},
         },
+        "/api/v1/containers/{ref}/desired": {
+            "get": {"summary": "The limits cgwatch holds the container to, and who asked (API or a policy rule)",
+                    "parameters": [_REF], "responses": {"200": {"description": "ok"}, **_errors(401, 404, 409)}},
+            "delete": {"summary": "Forget the API's desired limits; the policy governs again",
+                       "parameters": [_REF], "security": [{"bearer": []}],
+                       "responses": {"200": {"description": "ok"}, **_errors(401, 404, 409, 503)}},
+        },
+        "/api/v1/containers/{ref}/processes": {"get": {
+            "summary": "The container's processes (pid, user, command, CPU %, RSS, threads)",
+            "parameters": [_REF, {"name": "interval", "in": "query", "schema": {"type": "number", "minimum": 0,
+                                  "maximum": 5}, "description": "seconds to measure CPU % over (0: since start)"}],
+            "responses": {"200": {"description": "ok"}, **_errors(400, 401, 404, 409)}}},
+        "/api/v1/containers/{ref}/inspect": {"get": {
+            "summary": "The container plus its namespaces, user-namespace ID maps and root filesystem",
+            "parameters": [_REF], "responses": {"200": {"description": "ok"}, **_errors(401, 404, 409)}}},
+        "/api/v1/policy": {"get": {"summary": "The loaded policy, its last load error, which rule governs each container",
+                                   "responses": {"200": {"description": "ok"}}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         "/metrics": {"get": {"summary": "Prometheus exposition", "responses": {"200": {"description": "ok"}}}},
     },

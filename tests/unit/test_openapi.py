@@ -1,0 +1,19 @@
+"""The OpenAPI description is valid OpenAPI 3 and covers every route the API listener serves."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from cgwatch.server.app import API_ONLY_READ_ROUTES, READ_ROUTES, WRITE_ROUTES
+from cgwatch.server.openapi import OPENAPI
+
+
+def test_spec_is_valid_openapi():
+    validate(OPENAPI)
+
+
+def test_every_api_route_is_described():
+    described = {(path, method) for path, ops in OPENAPI["paths"].items() for method in ops}
+    routes = {(r.path, r.method.lower()) for r in READ_ROUTES + WRITE_ROUTES + API_ONLY_READ_ROUTES if r.path.startswith("/api/")}
+    missing = sorted(routes - described - {("/api/v1/openapi.json", "get")})
+    assert missing == []
