@@ -261,6 +261,11 @@ mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm || fail "tmpfs /dev/shm"   # multip
 mkdir -p $R/run/cgwatch-vm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ctl $R/run/cgwatch-vm || fail "9p ctl"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share $R/run/cgwatch-vm/share || fail "9p share"
+# The repository, read-only, at its host path: it may live under /tmp or /run, which the tmpfs
+# mounts above hide (CI clones anywhere), so it comes through a share of its own.
+P=$(cat $R/run/cgwatch-vm/repo_path) || fail "no repo_path"
+mkdir -p "$R$P" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose repo "$R$P" || fail "9p repo at $P"
 
 # cgroup v2 as the project expects it on a systemd host: nsdelegate (delegation boundaries at
 # cgroup namespaces) and memory_recursiveprot (memory.min/low protection applies to the subtree).
@@ -333,6 +338,7 @@ SHARE=$(cd "$SHARE" && pwd -P)
   printf 'cd %q || exit 255\n' "$REPO"
   printf 'exec'; printf ' %q' "$@"; echo
 } > "$RUN/ctl/run.sh"
+printf '%s\n' "$REPO" > "$RUN/ctl/repo_path"
 truncate -s ${DISK_MIB}M "$RUN/disk.img"
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +365,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
   -serial "file:$RUN/console.log" -serial stdio \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$(q "$RUN/ctl"),mount_tag=ctl,security_model=none,multidevs=remap" \
+  -virtfs "local,path=$(q "$REPO"),mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
   -virtfs "local,path=$(q "$SHARE"),mount_tag=share,security_model=none,multidevs=remap" \
   -drive "file=$(q "$RUN/disk.img"),if=virtio,format=raw,cache=unsafe" \
   </dev/null &
