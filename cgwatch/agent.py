@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .cgroup import make_reader
 from .cgroup.writer import make_writer
@@ -22,9 +22,7 @@ from .enforce.engine import Enforcer
 from .enforce.store import DesiredStore
 from .errors import CgwatchError
 from .views import container_json
-
-if TYPE_CHECKING:
-    from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
+from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
 
 log = logging.getLogger("cgwatch.agent")
 
@@ -50,7 +48,6 @@ class Agent:
         self.docker: DockerWatcher | None = None
         self._docker_client: DockerClient | None = None
         if settings.docker_host:
-            from .runtimes.docker import DockerClient, DockerWatcher
             self._docker_client = DockerClient(settings.docker_host)
             self.docker = DockerWatcher(self._docker_client, on_change=self._docker_changed)
         self.exporter = Exporter(self.reader, self.proc, self.scan,
@@ -89,7 +86,7 @@ class Agent:
                                 id="birth", **common)
         self._scheduler.start()
 
-    async def _docker_changed(self, container_id: str, container: "DockerContainer | None") -> None:
+    async def _docker_changed(self, container_id: str, container: DockerContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass."""
         if container is not None and container.running:
             try:

@@ -11,7 +11,7 @@ import os
 
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int, parse_nested_keyed
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_max_int, parse_nested_keyed
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)

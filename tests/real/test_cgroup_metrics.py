@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 from tests.support.agent import samples, value
-from tests.support.cgroups import wait_for
 
 pytestmark = pytest.mark.real
 

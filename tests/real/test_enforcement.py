@@ -21,6 +21,7 @@ from cgwatch.agent import Agent
 from cgwatch.server.app import create_app
 from tests.support.agent import agent_settings, samples
 from tests.support.cgroups import wait_for
+from tests.support.served import free_port, get
 
 pytestmark = pytest.mark.real
 
@@ -131,13 +132,6 @@ async def test_a_bad_policy_edit_keeps_the_old_policy(sandbox, enforcing, tmp_pa
     assert "policy.yaml:3" in body["error"]
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_agent_restart_restores_every_desired_limit(sandbox, tmp_path, kill):
     state = tmp_path / "state"
@@ -150,7 +144,7 @@ def test_agent_restart_restores_every_desired_limit(sandbox, tmp_path, kill):
 
     def start() -> subprocess.Popen:
         proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
-        wait_for(lambda: (state / "token").exists() and _healthy(port), 20)
+        wait_for(lambda: (state / "token").exists() and get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 20)
         return proc
 
     agent = start()
@@ -169,15 +163,6 @@ def test_agent_restart_restores_every_desired_limit(sandbox, tmp_path, kill):
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(timeout=20)
-
-
-def _healthy(port: int) -> bool:
-    import urllib.request
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("text, line, words", [

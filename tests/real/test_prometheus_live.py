@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -31,6 +30,7 @@ import yaml
 from dashboards.promql import comparisons_to_bool, expand_variables
 from tests.conftest import REPO, need
 from tests.support.cgroups import CgroupSandbox, have_real_cgroups, wait_for
+from tests.support.served import free_port
 
 pytestmark = [
     pytest.mark.real,
@@ -59,12 +59,6 @@ def dashboard_queries() -> list:
 def alert_rules() -> list:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return [pytest.param(rule["expr"], id=rule["alert"]) for g in groups for rule in g["rules"] if "alert" in rule]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(url: str, data: bytes | None = None, method: str | None = None,

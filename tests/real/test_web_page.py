@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +23,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import REPO, need
-from tests.real.test_serve import free_port, get
+from tests.support.served import serve_agent
 from tests.support.cgroups import wait_for
 
 pytestmark = pytest.mark.real
@@ -47,20 +46,8 @@ def chromium_missing() -> str | None:
 @pytest.fixture
 def served_agent(tmp_path):
     """`cgwatch serve` on free loopback ports; yields (API base URL, token)."""
-    state = tmp_path / "state"
-    metrics_port, api_port = free_port(), free_port()
-    log = (tmp_path / "agent.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{metrics_port}",
-         "--api-listen", f"127.0.0.1:{api_port}", "--state-dir", str(state), "--docker-host", "",
-         "--ignore-cgroup", "/process_api*", "--max-age", "0"], stderr=log, cwd=REPO)
-    try:
-        wait_for(lambda: get(f"http://127.0.0.1:{api_port}/healthz")[0] == 200, timeout=20)
-        yield f"http://127.0.0.1:{api_port}", (state / "token").read_text().strip()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
+    with serve_agent(tmp_path) as served:
+        yield served.api, served.token
 
 
 class Page:
