@@ -12,6 +12,9 @@ CGWATCH_ARGS ?= --ignore-cgroup '/process_api*'
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@# Debian ships venv/ensurepip apart from python3: install it when missing (needs root).
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,dashboards]'

@@ -10,13 +10,34 @@ from tests.support.agent import agent_settings
 
 
 @pytest.fixture
-async def agent(tmp_path):
-    a = Agent(agent_settings(tmp_path))
-    await a.start()
-    try:
-        yield a
-    finally:
+async def make_agent(tmp_path):
+    """Start agents with test settings plus overrides; all are stopped at the end."""
+    agents: list[Agent] = []
+
+    async def make(**overrides) -> Agent:
+        a = Agent(agent_settings(tmp_path, **overrides))
+        await a.start()
+        agents.append(a)
+        return a
+
+    yield make
+    for a in agents:
         await a.stop()
+
+
+@pytest.fixture
+async def agent(make_agent):
+    return await make_agent()
+
+
+@pytest.fixture
+def api_client(aiohttp_client):
+    """The API listener's app for an agent, with that agent's token on every request."""
+    async def make(a: Agent):
+        client = await aiohttp_client(create_app(a, api=True))
+        client.session.headers["Authorization"] = f"Bearer {a.token}"
+        return client
+    return make
 
 
 @pytest.fixture
@@ -34,8 +55,6 @@ def scrape(client):
 
 
 @pytest.fixture
-async def api(agent, aiohttp_client):
+async def api(agent, api_client):
     """The API listener's app, with the agent's token on every request."""
-    client = await aiohttp_client(create_app(agent, api=True))
-    client.session.headers["Authorization"] = f"Bearer {agent.token}"
-    return client
+    return await api_client(agent)

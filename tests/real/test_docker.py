@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cgwatch.agent import Agent
 from cgwatch.server.app import create_app
-from tests.support.agent import agent_settings, value
+from tests.support.agent import value
 from tests.support.cgroups import wait_for
 
 pytestmark = [pytest.mark.real, pytest.mark.docker]
@@ -20,21 +19,17 @@ pytestmark = [pytest.mark.real, pytest.mark.docker]
 CG = Path("/sys/fs/cgroup")
 
 
-@pytest.fixture
-async def docker_agent(tmp_path):
-    a = Agent(agent_settings(tmp_path, docker_host="unix:///var/run/docker.sock"))
-    await a.start()
-    try:
-        yield a
-    finally:
-        await a.stop()
+DOCKER = "unix:///var/run/docker.sock"
 
 
 @pytest.fixture
-async def docker_api(docker_agent, aiohttp_client):
-    client = await aiohttp_client(create_app(docker_agent, api=True))
-    client.session.headers["Authorization"] = f"Bearer {docker_agent.token}"
-    return client
+async def docker_agent(make_agent):
+    return await make_agent(docker_host=DOCKER)
+
+
+@pytest.fixture
+async def docker_api(docker_agent, api_client):
+    return await api_client(docker_agent)
 
 
 async def scrape_text(client) -> str:
@@ -85,32 +80,23 @@ async def test_patch_goes_through_docker_and_survives_restart(docker_containers,
     assert (lim["cpu_quota_us"], lim["cpu_period_us"], lim["memory_limit_bytes"]) == (50000, 100000, 104857600)
 
 
-async def test_without_docker_the_id_is_the_name(docker_containers, tmp_path, aiohttp_client):
-    cid, name = docker_containers.run()
-    agent = Agent(agent_settings(tmp_path, docker_host="unix:///nonexistent/docker.sock"))
-    await agent.start()
-    try:
-        client = await aiohttp_client(create_app(agent))
-        text = await scrape_text(client)
-        assert value(text, "container_info", id=f"/docker/{cid}", name=cid, runtime="docker") == 1
-        health = await (await client.get("/healthz")).json()
-        assert health["docker"] == {"connected": False}
-    finally:
-        await agent.stop()
+async def test_without_docker_the_id_is_the_name(docker_containers, make_agent, aiohttp_client):
+    cid, name = await asyncio.to_thread(docker_containers.run)
+    agent = await make_agent(docker_host="unix:///nonexistent/docker.sock")
+    client = await aiohttp_client(create_app(agent))
+    text = await scrape_text(client)
+    assert value(text, "container_info", id=f"/docker/{cid}", name=cid, runtime="docker") == 1
+    health = await (await client.get("/healthz")).json()
+    assert health["docker"] == {"connected": False}
 
 
 @pytest.fixture
-async def docker_enforcing(tmp_path):
+async def docker_enforcing(tmp_path, make_agent):
     policy = tmp_path / "policy.yaml"
     policy.write_text('rules:\n  - name: tests\n    match: {name: "cgw-test-*", runtime: docker}\n'
                       '    limits: {cpus: 0.25, memory: 64m}\n')
-    a = Agent(agent_settings(tmp_path, docker_host="unix:///var/run/docker.sock", policy_file=policy,
-                             reconcile_interval_s=1.0, birth_scan_interval_s=5.0))
-    await a.start()
-    try:
-        yield a
-    finally:
-        await a.stop()
+    return await make_agent(docker_host=DOCKER, policy_file=policy, reconcile_interval_s=1.0,
+                            birth_scan_interval_s=5.0)
 
 
 def cpu_quota_file(cid: str) -> Path:
@@ -135,7 +121,10 @@ async def test_an_outside_docker_update_is_repaired(docker_containers, docker_en
     changed = time.monotonic()
     await asyncio.to_thread(wait_for, lambda: cpu_quota_file(cid).read_text().split()[0] == "25000", 5.0)
     assert time.monotonic() - changed <= 1.5
-    assert docker_containers.inspect(cid)["HostConfig"]["NanoCpus"] == 250000000
+    # Repaired through Docker, so docker inspect agrees too (dockerd saves its HostConfig a moment
+    # after the cgroup write that the wait above sees).
+    await asyncio.to_thread(
+        wait_for, lambda: docker_containers.inspect(cid)["HostConfig"]["NanoCpus"] == 250000000, 5.0)
 
 
 async def test_a_container_recreated_under_its_name_gets_its_limits_back(docker_containers, docker_api):

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cgwatch.agent import Agent
-from cgwatch.server.app import create_app
-from tests.support.agent import agent_settings, samples
+from tests.support.agent import samples
 from tests.support.cgroups import wait_for
 from tests.support.served import free_port, get
 
@@ -54,23 +52,13 @@ rules:
 
 
 @pytest.fixture
-async def enforcing(tmp_path, sandbox, aiohttp_client):
+def enforcing(tmp_path, sandbox, make_agent, api_client):
     """An agent with a policy governing the sandbox, fast timers, and its API client."""
-    agents = []
-
     async def start(**overrides):
-        settings = agent_settings(tmp_path, policy_file=write_policy(tmp_path / "policy.yaml", sandbox.path()),
-                                  reconcile_interval_s=1.0, birth_scan_interval_s=0.25, **overrides)
-        agent = Agent(settings)
-        await agent.start()
-        agents.append(agent)
-        client = await aiohttp_client(create_app(agent, api=True))
-        client.session.headers["Authorization"] = f"Bearer {agent.token}"
-        return agent, client
-
-    yield start
-    for agent in agents:
-        await agent.stop()
+        agent = await make_agent(policy_file=write_policy(tmp_path / "policy.yaml", sandbox.path()),
+                                 reconcile_interval_s=1.0, birth_scan_interval_s=0.25, **overrides)
+        return agent, await api_client(agent)
+    return start
 
 
 async def test_a_new_cgroup_gets_the_policy_limits_within_a_second(sandbox, enforcing):

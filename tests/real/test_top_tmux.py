@@ -175,7 +175,8 @@ def test_ps_reads_the_agent_and_sorts(served_agent, two_containers, sandbox):
                                     "--match", f"*/{sandbox.name}/*"), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"source: agent API {api}; 2 containers; rates over 1.")
+    # The interval is the measured time between the two readings: --interval (1 s) plus the reads.
+    assert re.match(rf"source: agent API {re.escape(api)}; 2 containers; rates over \d+\.\ds", lines[0]), lines[0]
     assert lines[1].split()[:2] == ["NAME", "RUNTIME"]
     assert [line.split()[0] for line in lines[2:]] == [hog_id[:12], busy_id[:12]]
 
