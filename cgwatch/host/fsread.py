@@ -36,10 +36,11 @@ def read_text(path: str | os.PathLike[str]) -> str | None:
             return None
         raise
     try:
+        # Read to EOF: a seq_file hands out at most one buffer of whole records per read(2)
+        # (fs/seq_file.c), so a short read is not the end; cgroup.procs and tasks come a page
+        # at a time (a 1,502-thread cgroup read as 819 when a short read was taken for EOF).
         data = os.read(fd, READ_CHUNK)
-        # seq_read_iter (fs/seq_file.c) fills the caller's buffer until the records run out, so a
-        # short read is the end: only a full buffer needs another read (saves a syscall a file).
-        if len(data) == READ_CHUNK:
+        if data:
             more = os.read(fd, READ_CHUNK)
             while more:
                 data += more

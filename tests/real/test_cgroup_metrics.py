@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -198,3 +200,14 @@ async def test_concurrent_scrapes_share_one_collection(agent, client):
     bodies = await asyncio.gather(*(client.get("/metrics") for _ in range(5)))
     assert all(r.status == 200 for r in bodies)
     assert collections() - before <= 2
+
+
+async def test_thousands_of_threads_are_all_counted(sandbox, scrape):
+    # cgroup.procs and tasks are handed out a page per read: more than a page of TIDs must all count.
+    cg = sandbox.create("plain/threads")
+    code = ("import threading, time\nev = threading.Event()\n"
+            "ts = [threading.Thread(target=ev.wait, daemon=True) for _ in range(1500)]\n"
+            "[t.start() for t in ts]\nprint('started', flush=True)\ntime.sleep(600)")
+    proc = sandbox.spawn(cg, [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert await asyncio.to_thread(proc.stdout.readline) == "started\n"
+    assert value(await scrape(), "container_threads", id=cg) == 1501
