@@ -17,9 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import yaml
 from dashboards.promql import comparisons_to_bool, expand_variables
 from tests.conftest import REPO, need
 from tests.support.cgroups import CgroupSandbox, have_real_cgroups, wait_for
-from tests.support.served import free_port
+from tests.support.served import free_port, http
 
 pytestmark = [
     pytest.mark.real,
@@ -59,18 +57,6 @@ def dashboard_queries() -> list:
 def alert_rules() -> list:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return [pytest.param(rule["expr"], id=rule["alert"]) for g in groups for rule in g["rules"] if "alert" in rule]
-
-
-def http(url: str, data: bytes | None = None, method: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
 
 
 @dataclass

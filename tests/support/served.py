@@ -24,16 +24,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    """(status, body) of a GET; status 0 when nothing answers."""
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+def http(url: str, data: bytes | None = None, method: str | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of one request; status 0 when nothing answers."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    """A GET, with the bearer token when given."""
+    return http(url, headers={"Authorization": f"Bearer {token}"} if token else None, timeout=5)
 
 
 @dataclass(frozen=True)
