@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow changing limits of Kubernetes pod containers (the kubelet owns them)")
     serve.add_argument("--tls-cert", type=Path, help="serve the API over TLS with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
+    serve.add_argument("--web-config-file", type=Path, metavar="FILE",
+                       help="TLS (and client certificates) on both listeners and basic auth on --listen, in the "
+                       "web config format of Prometheus exporters (exporter-toolkit); certificates and users "
+                       "are reloaded on SIGHUP")
     serve.add_argument("--insecure-allow-remote-writes-without-tls", dest="insecure_remote_writes",
                        action="store_true", help="serve the write API on a non-loopback address in clear text")
     serve.add_argument("--policy", type=Path, metavar="FILE",
@@ -94,7 +98,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     log_level=args.log_level, token_file=args.token_file,
                     anonymous_api_reads=args.anonymous_api_reads,
                     allow_kubernetes_writes=args.allow_kubernetes_writes, tls_cert=args.tls_cert,
-                    tls_key=args.tls_key, insecure_remote_writes=args.insecure_remote_writes,
+                    tls_key=args.tls_key, web_config_file=args.web_config_file,
+                    insecure_remote_writes=args.insecure_remote_writes,
                     policy_file=args.policy, reconcile_interval_s=args.reconcile_interval,
                     birth_scan_interval_s=args.birth_scan_interval)
 
@@ -104,6 +109,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("cgwatch serve: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
     settings = settings_from(args)
+    if settings.web_config_file is not None:
+        from .server.transport import check_web_config
+        from .server.webconfig import WebConfigError
+        try:
+            check_web_config(settings)
+        except WebConfigError as exc:
+            print(f"cgwatch serve: --web-config-file {exc}", file=sys.stderr)
+            return 2
     logsetup.setup(settings.log_level)
     from .server.run import serve  # imports aiohttp; keep `cgwatch --help` fast
     try:

@@ -39,6 +39,8 @@ class Settings:
     allow_kubernetes_writes: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # An exporter-toolkit web config: TLS (and client certificates) on both listeners, basic auth on --listen.
+    web_config_file: Path | None = None
     # Serve the write API on a non-loopback address without TLS (the token would cross the network in clear).
     insecure_remote_writes: bool = False
     # Enforcement: a YAML policy file, how often every container is checked for drift, and how

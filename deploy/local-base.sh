@@ -51,6 +51,11 @@ tar -C "$stdlib" --exclude=./test --exclude=./idlelib --exclude=./tkinter --excl
     [ -e "$dest" ] || cp -L "$lib" "$dest"
   done
 
+# Wheels with Rust or C++ extensions (bcrypt's) link libgcc_s, which python:3.11-slim has but
+# CPython itself does not need: take it from the directory of the interpreter's libc.
+libdir=$(dirname "$(ldd "$PY" | awk '$1 == "libc.so.6" {print $3}')")
+[ -e "$libdir/libgcc_s.so.1" ] && cp -L "$libdir/libgcc_s.so.1" "$root$(into_usr "$libdir")/"
+
 cp "$BUSYBOX" "$root/usr/bin/busybox"
 for tool in sh ls cat env; do ln -s busybox "$root/usr/bin/$tool"; done
 cp "$CA" "$root$CA"

@@ -23,6 +23,7 @@ import yaml
 from ..discovery.inventory import Container
 from ..errors import CgwatchError
 from ..limits.request import LimitRequest, Mode, parse_limit_request
+from ..yamlnodes import NodeReader, line_of
 
 RULE_KEYS = {"name", "match", "limits"}
 MATCH_KEYS = {"name", "image", "labels", "runtime", "cgroup"}
@@ -87,27 +88,17 @@ def load_policy_file(path: Path) -> Policy:
 
 
 def load_policy(text: str, source: str = "<policy>") -> Policy:
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        # The context mark is where the broken construct began (an unclosed "{"), which is the
-        # line to fix; the problem mark is where the parser gave up (often the end of the file).
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        what = " ".join(filter(None, [getattr(exc, "context", None), getattr(exc, "problem", None)])) or str(exc)
-        raise PolicyError(source, mark.line + 1 if mark else 0, f"not valid YAML: {what}") from None
+    nodes = NodeReader(lambda line, message: PolicyError(source, line, message))
+    root = nodes.document(text)
     if root is None:
         return Policy((), source)
-    doc = _mapping(root, source, {"rules"}, "the policy")
+    doc = nodes.mapping(root, {"rules"}, "the policy")
     rules_node = doc.get("rules")
     if rules_node is None:
         return Policy((), source)
     if not isinstance(rules_node, yaml.SequenceNode):
-        raise PolicyError(source, _line(rules_node), "'rules' must be a list of rules")
-    rules = [_rule(node, source, i) for i, node in enumerate(rules_node.value)]
+        raise PolicyError(source, line_of(rules_node), "'rules' must be a list of rules")
+    rules = [_rule(nodes, node, source, i) for i, node in enumerate(rules_node.value)]
     seen: set[str] = set()
     for r in rules:
         if r.name in seen:
@@ -116,67 +107,29 @@ def load_policy(text: str, source: str = "<policy>") -> Policy:
     return Policy(tuple(rules), source)
 
 
-def _rule(node: yaml.Node, source: str, index: int) -> Rule:
-    m = _mapping(node, source, RULE_KEYS, "a rule")
-    name = _scalar(m["name"], source, str) if "name" in m else f"rule-{index + 1}"
+def _rule(nodes: NodeReader, node: yaml.Node, source: str, index: int) -> Rule:
+    m = nodes.mapping(node, RULE_KEYS, "a rule")
+    name = nodes.typed(m["name"], str, "a str") if "name" in m else f"rule-{index + 1}"
     if "limits" not in m:
-        raise PolicyError(source, _line(node), f"rule {name!r} has no 'limits'")
-    match = _match(m["match"], source) if "match" in m else Match()
-    limits_node = _mapping(m["limits"], source, None, "'limits'")
-    limits = {k: _plain(v, source) for k, v in limits_node.items()}
+        raise PolicyError(source, line_of(node), f"rule {name!r} has no 'limits'")
+    match = _match(nodes, m["match"]) if "match" in m else Match()
+    limits_node = nodes.mapping(m["limits"], None, "'limits'")
+    limits = {k: nodes.plain(v) for k, v in limits_node.items()}
     try:
         request = parse_limit_request(json.dumps(limits).encode(), Mode.PATCH)
     except CgwatchError as exc:
         bad = exc.details.get("field")
-        line = _line(limits_node[bad]) if isinstance(bad, str) and bad in limits_node else _line(m["limits"])
+        line = line_of(limits_node[bad]) if isinstance(bad, str) and bad in limits_node else line_of(m["limits"])
         raise PolicyError(source, line, f"rule {name!r}: {exc.message}") from exc
-    return Rule(name=name, line=_line(node), match=match, request=request, limits=limits)
+    return Rule(name=name, line=line_of(node), match=match, request=request, limits=limits)
 
 
-def _match(node: yaml.Node, source: str) -> Match:
-    m = _mapping(node, source, MATCH_KEYS, "'match'")
+def _match(nodes: NodeReader, node: yaml.Node) -> Match:
+    m = nodes.mapping(node, MATCH_KEYS, "'match'")
     values: dict[str, Any] = {}
     for key, value in m.items():
         if key == "labels":
-            values[key] = {k: _scalar(v, source, str) for k, v in _mapping(value, source, None, "'labels'").items()}
+            values[key] = {k: nodes.typed(v, str, "a str") for k, v in nodes.mapping(value, None, "'labels'").items()}
         else:
-            values[key] = _scalar(value, source, str)
+            values[key] = nodes.typed(value, str, "a str")
     return Match(**values)
-
-
-def _mapping(node: yaml.Node, source: str, allowed: set[str] | None, what: str) -> dict[str, yaml.Node]:
-    if not isinstance(node, yaml.MappingNode):
-        raise PolicyError(source, _line(node), f"{what} must be a mapping")
-    out: dict[str, yaml.Node] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if not isinstance(key, str):
-            raise PolicyError(source, _line(key_node), f"keys in {what} must be strings")
-        if key in out:
-            raise PolicyError(source, _line(key_node), f"{key!r} appears twice in {what}")
-        if allowed is not None and key not in allowed:
-            raise PolicyError(source, _line(key_node),
-                              f"unknown key {key!r} in {what} (expected: {', '.join(sorted(allowed))})")
-        out[key] = value_node
-    return out
-
-
-def _scalar(node: yaml.Node, source: str, kind: type) -> Any:
-    value = _plain(node, source)
-    if not isinstance(value, kind):
-        raise PolicyError(source, _line(node), f"expected a {kind.__name__}, got {value!r}")
-    return value
-
-
-def _plain(node: yaml.Node, source: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise PolicyError(source, _line(node), "expected a single value")
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node)
-    finally:
-        loader.dispose()
-
-
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1

@@ -10,8 +10,10 @@
 #   systemd         systemd-analyze verify of deploy/cgwatch.service (installed, not run as init)
 #   chromium        the web page, tested as a person would use it (headless)
 #   tmux            `cgwatch top` driven in a real terminal
+#   openssl curl    test certificates and real TLS clients (tests/real/test_transport.py)
 set -euo pipefail
-PKGS=(docker.io busybox-static prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium tmux)
+PKGS=(docker.io busybox-static prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium tmux
+      openssl curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
