@@ -10,6 +10,8 @@ class CgwatchError(Exception):
 
     status = 500
     code = "internal"
+    # Set once the refusal is in the audit log, so the HTTP layer does not record it twice.
+    audited = False
 
     def __init__(self, message: str, **details: object):
         super().__init__(message)
@@ -103,6 +105,20 @@ class StateUnwritable(CgwatchError):
 class Unauthorized(CgwatchError):
     status = 401
     code = "unauthorized"
+
+
+class ForbiddenHost(CgwatchError):
+    """A loopback API reached under a foreign Host name: a DNS-rebinding page, not a local client."""
+
+    status = 403
+    code = "host_not_allowed"
+
+
+class ForbiddenOrigin(CgwatchError):
+    """A browser request sent from another site's page."""
+
+    status = 403
+    code = "origin_not_allowed"
 
 
 class PayloadTooLarge(CgwatchError):

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from ..errors import CgwatchError
+from .refusals import http_error_json
 
 log = logging.getLogger("cgwatch.http")
 
@@ -21,8 +22,7 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         if exc.status < 400:
             raise
         # aiohttp's own 404/405/413...: same JSON shape as ours.
-        return web.json_response({"error": exc.reason.lower().replace(" ", "_"), "message": exc.reason},
-                                 status=exc.status, headers={k: v for k, v in exc.headers.items()
+        return web.json_response(http_error_json(exc), status=exc.status, headers={k: v for k, v in exc.headers.items()
                                                              if k.lower() == "allow"})
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from cgwatch.agent import Agent
-from cgwatch.server.app import create_app
+from cgwatch.server.app import HTTP_LIMITS, create_app
 from tests.support.agent import agent_settings
 
 
@@ -34,7 +35,10 @@ async def agent(make_agent):
 def api_client(aiohttp_client):
     """The API listener's app for an agent, with that agent's token on every request."""
     async def make(a: Agent):
-        client = await aiohttp_client(create_app(a, api=True))
+        # Started here: TestServer drops keyword arguments given to its constructor.
+        server = TestServer(create_app(a, api=True))
+        await server.start_server(**HTTP_LIMITS)
+        client = await aiohttp_client(server)
         client.session.headers["Authorization"] = f"Bearer {a.token}"
         return client
     return make

@@ -1,4 +1,4 @@
-"""Random bodies at the write path: never a 5xx, and a refused body never writes a file."""
+"""Random bodies at the write route: never a 5xx, one audit line each, and a refused body never writes a file."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import asyncio
 import json
 import uuid
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgwatch.agent import Agent
-from cgwatch.errors import CgwatchError
-from cgwatch.limits.request import FIELDS, Mode
+from cgwatch.limits.request import FIELDS
+from cgwatch.server.app import HTTP_LIMITS, create_app
 from tests.support.agent import agent_settings
 
 pytestmark = pytest.mark.real
@@ -46,26 +48,48 @@ def target(sandbox, tmp_path):
     return Agent(agent_settings(tmp_path)), cid, sandbox.create(f"docker/{cid}")
 
 
-def test_random_bodies_never_fail_the_server_nor_write_when_refused(sandbox, target):
+def audit_count(agent: Agent) -> int:
+    path = agent.settings.state_dir / "audit.log"
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
+def test_random_bodies_at_the_write_route_never_fail_the_server_nor_write_when_refused(sandbox, target):
+    """Through the live HTTP route (token, middlewares, handler, service), as a client sends them."""
     agent, cid, cg = target
     loop = asyncio.new_event_loop()
+    server = TestServer(create_app(agent, api=True))
+    loop.run_until_complete(server.start_server(**HTTP_LIMITS))
+    session = loop.run_until_complete(_session(agent))
+    url = f"http://{server.host}:{server.port}/api/v1/containers/{cid}/limits"
     baseline = snapshot(sandbox, cg)
 
+    async def send(method: str, body: bytes, content_type: str) -> tuple[int, str]:
+        async with session.request(method, url, data=body, headers={"Content-Type": content_type}) as resp:
+            return resp.status, await resp.text()
+
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(body=bodies, mode=st.sampled_from([Mode.PATCH, Mode.PUT, Mode.DELETE]))
-    def check(body: bytes, mode: Mode) -> None:
-        before = snapshot(sandbox, cg)
-        try:
-            loop.run_until_complete(agent.limits.change(cid, mode, body, "application/json", "fuzz"))
-        except CgwatchError as exc:
-            assert exc.status < 500, (body, exc.to_json())
+    @given(body=bodies, method=st.sampled_from(["PATCH", "PUT", "DELETE"]),
+           content_type=st.sampled_from(["application/json"] * 4 + ["text/plain", "application/x-www-form-urlencoded",
+                                                                    "application/json; charset=utf-8", ""]))
+    def check(body: bytes, method: str, content_type: str) -> None:
+        before, audited = snapshot(sandbox, cg), audit_count(agent)
+        status, text = loop.run_until_complete(send(method, body, content_type))
+        assert status < 500, (body, status, text)
+        assert audit_count(agent) == audited + 1, (body, status)
+        if status != 200:
             assert snapshot(sandbox, cg) == before, body
         else:
             # Accepted: put everything back so the next example starts from the same place.
-            loop.run_until_complete(agent.limits.change(cid, Mode.DELETE, b"", "", "fuzz"))
+            assert loop.run_until_complete(send("DELETE", b"", ""))[0] == 200
             assert snapshot(sandbox, cg) == baseline
 
     try:
         check()
     finally:
+        loop.run_until_complete(session.close())
+        loop.run_until_complete(server.close())
         loop.close()
+
+
+async def _session(agent: Agent) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {agent.token}"})
