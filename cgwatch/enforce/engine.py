@@ -142,9 +142,11 @@ class Enforcer:
         self.reload_policy()
         if self._idle():
             self._known_paths = None
+            self._forget_gone(set())
             return 0
         containers = await asyncio.to_thread(self._scan)
         self._known_paths = {c.path for c in containers}
+        self._forget_gone(self._known_paths)
         repaired = 0
         for c in containers:
             repaired += await self.reconcile(c, "timer")
@@ -154,10 +156,12 @@ class Enforcer:
         """Containers that appeared since the last look get their limits now (birth)."""
         if self._idle():
             self._known_paths = None
+            self._forget_gone(set())
             return 0
         containers = await asyncio.to_thread(self._scan)
         paths = {c.path for c in containers}
         known, self._known_paths = self._known_paths, paths
+        self._forget_gone(paths)
         if known is None:
             return 0
         repaired = 0
@@ -167,6 +171,10 @@ class Enforcer:
         return repaired
 
     async def reconcile_id(self, container_id: str, reason: str) -> int:
+        # Called for every Docker event, one after another: a walk of the whole hierarchy each
+        # time, for nothing to enforce, delays the next event (and a container's name) behind it.
+        if self._idle():
+            return 0
         containers = await asyncio.to_thread(self._scan)
         return sum([await self.reconcile(c, reason) for c in containers if c.id == container_id])
 
@@ -184,14 +192,32 @@ class Enforcer:
         if not drift or not self._may_repair(c.path):
             return 0
         try:
-            await self._limits.repair(c, target, reason=reason, source=desired.source,
-                                      rule=desired.rule.name if desired.rule else None)
+            repaired = await self._limits.repair(c, target, reason=reason, source=desired.source,
+                                                 rule=desired.rule.name if desired.rule else None,
+                                                 recheck=lambda: self._drifted_target(c))
         except CgwatchError as exc:
             log.warning("repair failed", extra={"container": c.id, "error": exc.message})
+            return 0
+        if not repaired:
             return 0
         for resource in drift:
             self.repairs_total.labels(resource).inc()
         return 1
+
+    async def _drifted_target(self, c: Container) -> Limits | None:
+        """The target ``c`` is held to now if the kernel still differs from it, else None."""
+        desired = self.desired_for(c)
+        if desired is None:
+            return None
+        drift, target = await self._limits.drift(c, desired)
+        return target if drift else None
+
+    def _forget_gone(self, present: set[str]) -> None:
+        """Drop what is kept per cgroup for cgroups no longer on the host: their desired-limit
+        series would outlive them, and with container churn both maps would grow without end."""
+        for held in (self._last_targets, self._repairs):
+            for path in held.keys() - present:
+                del held[path]
 
     def _may_repair(self, path: str) -> bool:
         now = time.monotonic()

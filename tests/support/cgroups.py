@@ -128,22 +128,26 @@ class CgroupSandbox:
                 f"print('allocated', flush=True); time.sleep({hold_s})")
         return self.spawn(cg, [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
+    def remove(self, cg: str) -> None:
+        """Remove cgroup ``cg`` (empty of tasks) from every hierarchy, as a runtime does at exit."""
+        for root in self._hierarchies():
+            d = root / cg.lstrip("/")
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)  # the kernel frees a cgroup just after its last task exits
+
     def cleanup(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait()
-        for cg in sorted(self._created, key=lambda c: c.count("/"), reverse=True):
-            for root in self._hierarchies():
-                d = root / cg.lstrip("/")
-                for _ in range(50):
-                    try:
-                        d.rmdir()
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        time.sleep(0.05)  # the kernel frees a cgroup just after its last task exits
+        for cg in sorted(set(self._created), key=lambda c: c.count("/"), reverse=True):
+            self.remove(cg)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

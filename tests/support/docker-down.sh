@@ -5,6 +5,8 @@
 #   - a dockerd this script did not start (docker-up.sh reused it) is left alone with its containers:
 #     other test runs may be using it right now (tests remove their own containers by ID anyway);
 #   - removes the empty /sys/fs/cgroup/<ctrl>/docker dirs the daemon leaves behind.
+#   - CGWATCH_KEEP_CONTAINERS=1 stops the daemon with its containers in place (a restart test:
+#     `--restart always` containers come back with the daemon); give them a short --stop-timeout.
 set -euo pipefail
 export DOCKER_HOST=unix:///var/run/docker.sock
 W=${CGWATCH_WORK:-/tmp/cgwatch-ci}
@@ -33,7 +35,7 @@ if ! ours "$pid"; then
 fi
 
 t0=$(date +%s%N)
-rm_containers
+[ "${CGWATCH_KEEP_CONTAINERS:-0}" = 1 ] || rm_containers
 kill -TERM "$pid"
 for _ in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done   # up to 30 s
 if alive "$pid"; then
