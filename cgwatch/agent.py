@@ -11,11 +11,13 @@ from .cgroup.writer import make_writer
 from .collectors import enabled_collectors
 from .config import Settings
 from .discovery.inventory import Container, DiscoveryOptions, RuntimeInfo, resolve, scan
+from .discovery.recent import RecentScan
 from .exporter import Exporter
 from .host.layout import detect_layout
 from .host.paths import HostPaths
 from .host.procfs import ProcFS
 from .limits.service import LimitService
+from .looplag import LoopLagMonitor
 from .security.audit import AuditLog
 from .security.token import load_or_create_token
 from .enforce.engine import Enforcer
@@ -45,6 +47,7 @@ class Agent:
         self.reader = make_reader(self.layout)
         self.proc = ProcFS(self.paths.proc)
         self.options = DiscoveryOptions(include_raw=settings.include_raw, ignore=settings.ignore_cgroups)
+        self.recent = RecentScan(lambda: scan(self.layout, self.options, self._lookup), self.reader.exists)
         self.docker: DockerWatcher | None = None
         self._docker_client: DockerClient | None = None
         if settings.docker_host:
@@ -63,9 +66,11 @@ class Agent:
                                  store=DesiredStore(settings.state_dir / "desired.json"),
                                  policy_path=settings.policy_file, registry=self.exporter.registry)
         self.limits.on_change = self.enforcer.remember
+        self.limits.resolve_ref = self.recent.resolve
         if self.docker is not None:
             self.limits.refresh = self.docker.refresh
         self._scheduler: Any = None
+        self.loop_lag = LoopLagMonitor(self.exporter.registry)
 
     async def start(self) -> None:
         log.info("starting", extra={"cgroup_mode": self.layout.mode.value, "cgroup_root": str(self.paths.cgroup),
@@ -73,6 +78,7 @@ class Agent:
         if self.docker is not None:
             await self.docker.start()
         self._start_scheduler()
+        self.loop_lag.start()
 
     def _start_scheduler(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -120,6 +126,7 @@ class Agent:
         return {"id": c.id, "name": c.display_name, "released": removed}
 
     async def stop(self) -> None:
+        await self.loop_lag.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         if self.docker is not None:
@@ -135,7 +142,7 @@ class Agent:
 
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
-        return scan(self.layout, self.options, self._lookup)
+        return self.recent.scan()
 
     async def containers(self) -> list[dict[str, Any]]:
         return await asyncio.to_thread(lambda: [container_json(c, self.reader) for c in self.scan()])

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -55,10 +56,15 @@ class LimitService:
         self._host_cpus = host_cpus
         self._allow_kubernetes = allow_kubernetes
         self._is_v2 = is_v2
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One lock per cgroup being changed, alive only while a change holds or awaits it: a dict
+        # would keep one for every cgroup ever written, long after the container is gone.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Called (in a worker thread) after a successful API change: stores the desired state.
         # If it fails the change is rolled back, so the kernel never holds an unrecorded limit.
         self.on_change: Callable[[Container, Limits, bool], None] | None = None
+        # Finds a ref (blocking). The agent gives a resolver that reuses a recent walk
+        # (discovery/recent.py): a walk per write cost 60 ms at 1000 cgroups (bench/LOAD.md).
+        self.resolve_ref: Callable[[str], Container] = lambda ref: resolve(ref, self._scan())
         # Asks the runtime about a ref the inventory does not know (DockerWatcher.refresh).
         self.refresh: Callable[[str], Awaitable[Any]] | None = None
         self.updates = Counter("cgwatch_limit_updates", "Limit change attempts through the API, by result.",
@@ -66,7 +72,7 @@ class LimitService:
 
     async def find(self, ref: str) -> Container:
         try:
-            return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
+            return await asyncio.to_thread(self.resolve_ref, ref)
         except ContainerNotFound:
             # A container started a moment ago may not be named yet (its event is still in
             # flight): ask the runtime once, then look again.
@@ -85,10 +91,11 @@ class LimitService:
         try:
             request = parse_body(mode, body, content_type)
             entry.update(requested=_jsonable(request.fields), force=request.force)
-            result = await self._change(request, entry)
+            result = await self._change(ref, request, entry)
         except CgwatchError as exc:
             entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
             await self._record(entry)
+            exc.audited = True
             raise
         entry["result"] = "accepted"
         await self._record(entry)
@@ -98,9 +105,9 @@ class LimitService:
         """Record a write that is not a limit change (releasing a desired state)."""
         await self._record(entry)
 
-    async def refuse(self, entry: dict[str, Any], error: CgwatchError) -> None:
-        """Audit a write refused before it reached the service (authentication)."""
-        entry.update(result="rejected", error=error.to_json())
+    async def refuse(self, entry: dict[str, Any], error: dict[str, Any]) -> None:
+        """Audit a write refused before it reached the service (origin, token, route, body size)."""
+        entry.update(result="rejected", error=error)
         await self._record(entry)
 
     async def _record(self, entry: dict[str, Any]) -> None:
@@ -111,8 +118,9 @@ class LimitService:
             log.error("audit write failed", extra={"error": str(exc), "entry": entry})
             raise StateUnwritable(f"the audit log cannot be written: {exc.strerror}") from exc
 
-    async def _change(self, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
-        c = await self.find(entry["ref"])
+    async def _change(self, ref: str, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
+        # The whole ref, not the audit entry's copy (cut to 200 characters, it could name another container).
+        c = await self.find(ref)
         entry.update(container_id=c.id, container_name=c.display_name, runtime=c.runtime)
         if c.pod_uid is not None and not self._allow_kubernetes:
             raise KubernetesManaged(
@@ -152,14 +160,24 @@ class LimitService:
         plan = await asyncio.to_thread(self._writer.plan, c.path, target, current)
         return sorted({file.name.split(".", 1)[0] for file, _ in plan}), target
 
-    async def repair(self, c: Container, target: Limits, *, reason: str, source: str, rule: str | None) -> None:
-        """Bring a drifted container back to ``target``: the API's path, audited, never forced."""
+    async def repair(self, c: Container, target: Limits, *, reason: str, source: str, rule: str | None,
+                     recheck: Callable[[], Awaitable[Limits | None]] | None = None) -> bool:
+        """Bring a drifted container back to ``target``: the API's path, audited, never forced.
+
+        ``recheck``, awaited under the container's lock, gives the target as wanted now (None: no
+        drift any more). The drift was seen before the lock was taken; an API change holding it
+        meanwhile makes ``target`` stale, and repairing to it would undo an acknowledged change
+        (bench/LOAD.md). Returns False when there was nothing left to repair (nothing audited)."""
         entry: dict[str, Any] = {"client": "reconciler", "ref": c.id, "mode": "repair", "reason": reason,
                                  "source": source, "rule": rule, "container_id": c.id,
                                  "container_name": c.display_name, "runtime": c.runtime}
         try:
             self._check_audit_space()
             async with self._locks.setdefault(c.path, asyncio.Lock()):
+                if recheck is not None:
+                    target = await recheck()
+                    if target is None:
+                        return False
                 before = await asyncio.to_thread(self._reader.limits, c.path)
                 entry["before"] = limits_json(before)
                 await asyncio.to_thread(self._refuse_below_usage, c, target, before)
@@ -168,10 +186,12 @@ class LimitService:
         except CgwatchError as exc:
             entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
             await self._record(entry)
+            exc.audited = True
             raise
         entry.update(result="repaired", after=limits_json(after), applied_via=via)
         log.info("limits repaired", extra={"container": c.id, "reason": reason, "via": via})
         await self._record(entry)
+        return True
 
     def _refuse_below_usage(self, c: Container, target: Limits, before: Limits) -> None:
         """Lowering memory under what the container really uses would OOM-kill it by surprise.
@@ -215,7 +235,12 @@ class LimitService:
             written = await asyncio.to_thread(self._writer.apply, c.path, target, now)
             if via == "docker" and written:
                 via = "docker+cgroupfs"
-        except CgwatchError:
+        except CgwatchError as exc:
+            if not await asyncio.to_thread(self._reader.exists, c.path):
+                # Removed mid-change (docker rm, a unit stopped): nothing is left to write or roll
+                # back, and the answer is the one the same request a moment later gets.
+                raise ContainerNotFound(f"{c.display_name!r} was removed while its limits were being changed",
+                                        ref=c.id) from exc
             await self._rollback(c, before)
             raise
         return via, notes

@@ -7,6 +7,8 @@ behind the bearer token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from ..agent import Agent
@@ -14,6 +16,8 @@ from . import handlers
 from .auth import auth_middleware
 from .errors import error_middleware
 from .keys import AGENT
+from .origin import is_loopback_host as is_loopback, origin_middleware
+from .refusals import refusal_audit_middleware
 
 READ_ROUTES = [
     web.get("/metrics", handlers.metrics),
@@ -42,11 +46,23 @@ API_ONLY_READ_ROUTES = [
 ]
 
 
-def create_app(agent: Agent, *, api: bool = False) -> web.Application:
-    """One listener's app: ``api=True`` adds the write routes and the token check."""
+# Passed to aiohttp's request handler (AppRunner/TestServer keyword arguments). The request line
+# may hold a 10,000-character ref: let it reach the ref check (a 4xx in the audit log) instead of
+# dying in the HTTP parser; anything longer is refused by the parser with a 400.
+HTTP_LIMITS = {"max_line_size": 16384, "max_field_size": 16384}
+
+
+def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence = ()) -> web.Application:
+    """One listener's app: ``api=True`` adds the write routes and the token check.
+    ``extra_middlewares`` are the transport's checks (basic auth, client SANs; server/transport.py)."""
     middlewares = [error_middleware]
     if api:
-        middlewares.append(auth_middleware(agent.token, agent.settings.anonymous_api_reads))
+        # Outermost first: audit whatever is refused inside; refuse foreign pages before the token.
+        middlewares += [refusal_audit_middleware, *extra_middlewares,
+                        origin_middleware(check_host=is_loopback(agent.settings.api_listen[0])),
+                        auth_middleware(agent.token, agent.settings.anonymous_api_reads)]
+    else:
+        middlewares += extra_middlewares
     app = web.Application(middlewares=middlewares)
     app[AGENT] = agent
     app.add_routes(READ_ROUTES)

@@ -6,17 +6,24 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, PayloadTooLarge
 from ..exposition import CONTENT_TYPE
 from ..limits.request import Mode
 from ..limits.service import MAX_BODY_BYTES
+from .body import accepts_gzip, send
 from .keys import AGENT
 from .openapi import OPENAPI
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = await request.app[AGENT].exporter.metrics()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+async def metrics(request: web.Request) -> web.StreamResponse:
+    exporter = request.app[AGENT].exporter
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        body = await exporter.metrics_gzip()
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await exporter.metrics()
+    return await send(request, body, headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,7 +44,9 @@ async def get_limits(request: web.Request) -> web.Response:
 
 async def change_limits(request: web.Request) -> web.Response:
     mode = Mode(request.method.lower())
-    # Read one byte past the cap so an oversized body is refused, not truncated.
+    if (request.content_length or 0) > MAX_BODY_BYTES:  # refused before a byte of it is read
+        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
+    # Read one byte past the cap so an oversized chunked body is refused, not truncated.
     body = await request.content.read(MAX_BODY_BYTES + 1)
     result = await request.app[AGENT].limits.change(request.match_info["ref"], mode, body,
                                                     request.content_type, request.remote or "")

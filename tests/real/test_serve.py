@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
 from tests.support.cgroups import wait_for
-from tests.support.served import free_port, get
+from tests.support.served import free_port, get, serve_agent
 
 pytestmark = pytest.mark.real
 
@@ -58,3 +60,26 @@ def test_serve_refuses_a_remote_api_without_tls(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--tls-cert" in result.stderr
+
+
+def test_metrics_are_gzipped_for_clients_that_ask_and_the_same_text_otherwise(sandbox, tmp_path):
+    """Prometheus sends Accept-Encoding: gzip; curl without --compressed does not."""
+    cg = sandbox.create("plain/gzip")
+    sandbox.sleeper(cg)
+    with serve_agent(tmp_path, "--max-age", "60") as served:   # both requests share one collection
+        url = f"{served.metrics}/metrics"
+        status, zipped, headers = _get_with_headers(url, {"Accept-Encoding": "gzip, deflate"})
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert int(headers["Content-Length"]) == len(zipped)
+        status, plain, headers = _get_with_headers(url, {"Accept-Encoding": "gzip;q=0, identity"})
+        assert status == 200 and "Content-Encoding" not in headers
+        assert gzip.decompress(zipped) == plain
+        assert len(zipped) * 5 < len(plain)
+        assert f'container_processes{{id="{cg}"'.encode() in plain
+        status, head, headers = _get_with_headers(url, {}, method="HEAD")
+        assert status == 200 and head == b"" and int(headers["Content-Length"]) == len(plain)
+
+
+def _get_with_headers(url: str, headers: dict[str, str], method: str = "GET") -> tuple[int, bytes, dict[str, str]]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers, method=method), timeout=10) as resp:
+        return resp.status, resp.read(), dict(resp.headers)

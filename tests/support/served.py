@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.support.cgroups import wait_for
@@ -25,11 +26,13 @@ def free_port() -> int:
 
 
 def http(url: str, data: bytes | None = None, method: str | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    """(status, body) of one request; status 0 when nothing answers."""
+         headers: dict[str, str] | None = None, timeout: float = 10,
+         context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """(status, body) of one request; status 0 when nothing answers (or TLS fails); ``context``
+    for https."""
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -47,6 +50,7 @@ class Served:
     metrics: str   # http://127.0.0.1:<port> of --listen
     api: str       # http://127.0.0.1:<port> of --api-listen
     state: Path
+    pid: int = 0   # the agent's process, for a signal (SIGHUP)
 
     @property
     def token(self) -> str:
@@ -54,18 +58,31 @@ class Served:
 
 
 @contextmanager
-def serve_agent(workdir: Path, *extra: str) -> Iterator[Served]:
-    """Start the agent with its state in ``workdir``/state; SIGTERM it (by PID) at the end."""
+def serve_agent(workdir: Path, *extra: str, prefix: Sequence[str] = (), scheme: str = "http",
+                ready: Callable[[Served], bool] | None = None) -> Iterator[Served]:
+    """Start the agent with its state in ``workdir``/state; SIGTERM it (by PID) at the end.
+
+    ``scheme`` "https" for an agent given TLS in ``extra``; ``ready`` says when it answers (default:
+    the API's /healthz over plain HTTP). An agent that exits while starting fails with its log.
+
+    ``prefix`` runs it through a wrapper that execs it in place (``unshare``, ``setpriv``), so
+    the PID signalled is still the agent's.
+    """
     state = workdir / "state"
-    served = Served(f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}", state)
+    served = Served(f"{scheme}://127.0.0.1:{free_port()}", f"{scheme}://127.0.0.1:{free_port()}", state)
     log = (workdir / "agent.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cgwatch", "serve", "--listen", served.metrics.removeprefix("http://"),
-         "--api-listen", served.api.removeprefix("http://"), "--state-dir", str(state), "--docker-host", "",
+        [*prefix, sys.executable, "-m", "cgwatch", "serve", "--listen", served.metrics.removeprefix(f"{scheme}://"),
+         "--api-listen", served.api.removeprefix(f"{scheme}://"), "--state-dir", str(state), "--docker-host", "",
          "--ignore-cgroup", "/process_api*", "--max-age", "0", *extra], stderr=log, cwd=REPO)
     try:
-        wait_for(lambda: get(f"{served.api}/healthz")[0] == 200, timeout=20)
-        yield served
+        answers = ready or (lambda s: get(f"{s.api}/healthz")[0] == 200)
+        wait_for(lambda: proc.poll() is not None or answers(served), timeout=20)
+        if proc.poll() is not None:
+            log.flush()
+            raise AssertionError(f"the agent exited with {proc.returncode}: "
+                                 f"{(workdir / 'agent.log').read_text()[-2000:]}")
+        yield replace(served, pid=proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
