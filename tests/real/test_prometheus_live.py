@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import yaml
 from dashboards.promql import comparisons_to_bool, expand_variables
 from tests.conftest import REPO, need
 from tests.support.cgroups import CgroupSandbox, have_real_cgroups, wait_for
+from tests.support.prometheus import Prometheus
 from tests.support.served import free_port, http
 
 pytestmark = [
@@ -71,17 +71,10 @@ class Live:
 
     def query(self, expr: str) -> list[dict]:
         """Instant query; the result vector (raises with Prometheus's message on a bad query)."""
-        status, body = http(f"{self.prom_url}/api/v1/query",
-                            data=urllib.parse.urlencode({"query": expr}).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
-        reply = json.loads(body or b"{}")
-        if status != 200 or reply.get("status") != "success":
-            raise AssertionError(f"Prometheus refused {expr!r}: HTTP {status} {reply.get('error', body[:300])}")
-        return reply["data"]["result"]
+        return Prometheus(self.prom_url, self.logs).query(expr)
 
     def value(self, expr: str) -> float | None:
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else None
+        return Prometheus(self.prom_url, self.logs).value(expr)
 
 
 def start_logged(argv: list[str], log: Path, **kwargs) -> subprocess.Popen:
