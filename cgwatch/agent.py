@@ -22,7 +22,7 @@ from .security.audit import AuditLog
 from .security.token import load_or_create_token
 from .enforce.engine import Enforcer
 from .enforce.store import DesiredStore
-from .errors import CgwatchError
+from .errors import CgwatchError, ContainerNotFound
 from .views import container_json
 from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
 
@@ -149,8 +149,16 @@ class Agent:
 
     async def container(self, ref: str) -> dict[str, Any]:
         def find() -> dict[str, Any]:
-            return container_json(resolve(ref, self.scan()), self.reader)
+            c = resolve(ref, self.scan())
+            return self._still_there(ref, c, container_json(c, self.reader))
         return await asyncio.to_thread(find)
+
+    def _still_there(self, ref: str, c: Container, answer: dict[str, Any]) -> dict[str, Any]:
+        """``answer`` about ``c``, unless the cgroup went while it was read (its files then read
+        as absent: no usage, no limits), which is a 404, not a container without limits."""
+        if not self.reader.exists(c.path):
+            raise ContainerNotFound(f"{ref!r} was removed while it was read", ref=ref[:200])
+        return answer
 
     def health(self) -> dict[str, Any]:
         stats = self.exporter.last_stats
@@ -169,7 +177,7 @@ class Agent:
         """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
         def find() -> dict[str, Any]:
             c = resolve(ref, self.scan())
-            return {**container_json(c, self.reader), **self._inspector().details(c)}
+            return self._still_there(ref, c, {**container_json(c, self.reader), **self._inspector().details(c)})
         return await asyncio.to_thread(find)
 
     async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:

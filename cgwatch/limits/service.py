@@ -83,6 +83,9 @@ class LimitService:
     async def read(self, ref: str) -> dict[str, Any]:
         c = await self.find(ref)
         lim = await asyncio.to_thread(self._reader.limits, c.path)
+        # Files of a removed cgroup read as absent, i.e. "no limit": say it is gone instead.
+        if not await asyncio.to_thread(self._reader.exists, c.path):
+            raise ContainerNotFound(f"{ref!r} was removed while its limits were read", ref=ref[:200])
         return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "limits": limits_json(lim)}
 
     async def change(self, ref: str, mode: Mode, body: bytes, content_type: str, client: str) -> dict[str, Any]:

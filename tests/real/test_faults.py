@@ -150,6 +150,39 @@ async def test_a_cgroup_removed_between_validation_and_write_is_404_audited_and_
     assert not (agent.settings.state_dir / "desired.json").exists()
 
 
+class VanishOnRead:
+    """The agent's cgroup reader, removing the cgroup just before the first read of ``method``."""
+
+    def __init__(self, inner, method: str, vanish):
+        self._inner, self._method, self._vanish = inner, method, vanish
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name != self._method or self._vanish is None:
+            return attr
+        vanish, self._vanish = self._vanish, None
+
+        def read_after_removal(*args):
+            vanish()
+            return attr(*args)
+        return read_after_removal
+
+
+@pytest.mark.parametrize("path, method", [("/limits", "limits"), ("", "cpu")])
+async def test_a_cgroup_removed_while_it_is_read_is_404_not_unlimited(sandbox, agent, api, path, method):
+    """Its files then read as absent, which must not pass for "no limits" or "no usage"."""
+    cid = new_id()
+    cg = sandbox.create(f"docker/{cid}")
+    sandbox.write(cg, "pids.max", "50")
+    assert (await api.get(f"/api/v1/containers/{cid}{path}")).status == 200
+    spy = VanishOnRead(agent.reader, method, lambda: sandbox.remove(cg))
+    agent.limits._reader = agent.reader = spy
+    resp = await api.get(f"/api/v1/containers/{cid}{path}")
+    assert resp.status == 404, await resp.text()
+    assert (await resp.json())["error"] == "container_not_found"
+    assert spy._vanish is None   # the read really happened after the removal
+
+
 # --- thousands of stale cgroups -------------------------------------------------------------------
 
 STALE = 3000
