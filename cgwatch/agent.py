@@ -93,8 +93,13 @@ class Agent:
         self._scheduler.start()
 
     async def _docker_changed(self, container_id: str, container: DockerContainer | None) -> None:
-        """A container started or was updated: give it its desired limits now, not at the next pass."""
-        if container is not None and container.running:
+        """A container started or was updated: give it its desired limits now, not at the next pass.
+        One Docker no longer lists (``None``) was removed: forget what the API asked for it."""
+        if container is None:
+            if await asyncio.to_thread(self.enforcer.destroyed, container_id):
+                log.info("desired limits of a removed container forgotten", extra={"container": container_id})
+            return
+        if container.running:
             try:
                 await self.enforcer.reconcile_id(container_id, "docker-event")
             except CgwatchError as exc:

@@ -131,6 +131,14 @@ class Enforcer:
                 removed = self.store.remove(cid) or removed
         return removed
 
+    def destroyed(self, container_id: str) -> bool:
+        """The runtime removed the container for good: its API desired state goes with it,
+        unless it was asked to pass to a container re-created under the same name (blocking)."""
+        record = self.store.get(container_id)
+        if record is None or record.get("keep_for_name"):
+            return False
+        return self.store.remove(container_id)
+
     # -- reconcile --------------------------------------------------------------------------
     def _idle(self) -> bool:
         """Nothing to enforce: no policy rule and no stored desired state. Walking the hierarchy

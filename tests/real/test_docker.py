@@ -140,3 +140,27 @@ async def test_a_container_recreated_under_its_name_gets_its_limits_back(docker_
     docker_containers.ids.append(new)
     pids = CG / ("docker" if (CG / "cgroup.controllers").exists() else "pids/docker") / new / "pids.max"
     await asyncio.to_thread(wait_for, lambda: pids.read_text().strip() == "33", 5.0)
+
+
+async def test_docker_rm_forgets_the_desired_limits_unless_kept_for_the_name(docker_containers, docker_agent,
+                                                                             docker_api):
+    """desired.json must not grow with every container ever limited; keep_for_name entries stay."""
+    store = docker_agent.enforcer.store
+    plain, _ = await asyncio.to_thread(docker_containers.run)
+    kept, kept_name = await asyncio.to_thread(docker_containers.run)
+    for ref, body in ((plain, {"pids_limit": 44}), (kept, {"pids_limit": 45, "keep_for_name": True})):
+        resp = await docker_api.patch(f"/api/v1/containers/{ref}/limits", data=json.dumps(body),
+                                      headers={"Content-Type": "application/json"})
+        assert resp.status == 200, await resp.text()
+    assert store.get(plain) is not None and store.get(kept) is not None
+    for cid in (plain, kept):
+        await asyncio.to_thread(subprocess.run, ["docker", "rm", "-f", cid], check=True, capture_output=True,
+                                timeout=60)
+    await asyncio.sleep(0)
+    deadline = time.monotonic() + 10
+    while store.get(plain) is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert store.get(plain) is None
+    assert store.get(kept)["name"] == kept_name
+    # On disk too: a restarted agent would not bring the removed container's entry back.
+    assert plain not in (docker_agent.settings.state_dir / "desired.json").read_text()
