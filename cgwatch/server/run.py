@@ -12,6 +12,7 @@ from ..agent import Agent
 from ..config import Settings
 from .app import HTTP_LIMITS, create_app
 from .connguard import guard_connections
+from .handshake import count_failures, listen
 from .transport import load_transport
 
 log = logging.getLogger("cgwatch.server")
@@ -21,7 +22,7 @@ async def serve(settings: Settings) -> int:
     transport = load_transport(settings)  # refuses a remote API without TLS before anything starts
     agent = Agent(settings)
     await agent.start()
-    runners = []
+    runners, servers = [], []
     try:
         for role, (host, port) in (("metrics", settings.listen), ("api", settings.api_listen)):
             ctx = transport.tls(role)
@@ -31,7 +32,9 @@ async def serve(settings: Settings) -> int:
             await runner.setup()
             guard_connections(runner, role, agent.exporter.registry)  # slow clients: server/connguard.py
             runners.append(runner)
-            await web.TCPSite(runner, host, port, ssl_context=ctx).start()
+            if ctx is not None:
+                count_failures(ctx, role, agent.exporter.registry)  # server/handshake.py
+            servers.append(await listen(runner, host, port, ctx))
             log.info("listening", extra={"role": role, "address": f"{host}:{port}", "tls": ctx is not None,
                                          "basic_auth": role == "metrics" and transport.basic_auth is not None})
         stop = asyncio.Event()
@@ -47,6 +50,8 @@ async def serve(settings: Settings) -> int:
         log.info("stopping")
         return 0
     finally:
+        for server in servers:  # stop accepting first, as aiohttp's TCPSite.stop does
+            server.close()
         for runner in reversed(runners):
             await runner.cleanup()
         await agent.stop()

@@ -68,7 +68,8 @@ class Transport:
                 # new certificate and no key, and every handshake would fail.
                 plain_server_context(new.tls.cert_file, new.tls.key_file)
                 # Connections made from now on present it; open ones keep theirs.
-                self.metrics_tls.load_cert_chain(new.tls.cert_file, new.tls.key_file)
+                for ctx in filter(None, (self.metrics_tls, self.api_tls)):
+                    ctx.load_cert_chain(new.tls.cert_file, new.tls.key_file)
         except (WebConfigError, OSError, ssl.SSLError) as exc:
             log.error("web config not reloaded; the previous one stays", extra={"error": str(exc)})
             return
@@ -97,7 +98,9 @@ def check_web_config(settings: Settings) -> tuple[WebConfig | None, ssl.SSLConte
 
 def load_transport(settings: Settings) -> Transport:
     config, ctx = check_web_config(settings)
-    transport = Transport(metrics_tls=ctx, api_tls=ctx, web_config=config)
+    # A context per listener, so failed handshakes are counted per port (server/handshake.py).
+    api_ctx = server_context(config.tls, config.source) if config and config.tls else None
+    transport = Transport(metrics_tls=ctx, api_tls=api_ctx, web_config=config)
     if ctx is None and settings.tls_cert and settings.tls_key:
         transport.api_tls = plain_server_context(settings.tls_cert, settings.tls_key)
     remote = not is_loopback_host(settings.api_listen[0])

@@ -183,6 +183,47 @@ def test_tls_1_2_and_1_3_are_served(tls_only, pki, version, protocol):
         assert f"New, {protocol}, Cipher is" in out.stdout and "Verify return code: 0 (ok)" in out.stdout
 
 
+def handshake_failures(metrics_url: str, *options: str | Path) -> dict[tuple[str, str], float]:
+    """cgwatch_tls_handshake_failures_total by (listener, reason), scraped with curl."""
+    reply = curl(f"{metrics_url}/metrics", *options)
+    assert reply.code == 200, reply
+    return {(s.labels["listener"], s.labels["reason"]): s.value
+            for family in text_string_to_metric_families(reply.body)
+            if family.name == "cgwatch_tls_handshake_failures" for s in family.samples
+            if s.name.endswith("_total")}
+
+
+def increase(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+
+
+def test_failed_handshakes_are_counted_by_listener_and_cause_and_logged(tls_only, pki):
+    metrics, api = tls_only.served.metrics, tls_only.api
+    before = handshake_failures(metrics, *trust(pki))
+    assert set(before) == {(listener, reason) for listener in ("metrics", "api") for reason in (
+        "client_certificate", "no_shared_cipher", "other", "plain_http", "protocol_version",
+        "server_certificate_rejected")}  # every series is there before the first failure
+    assert curl(api.replace("https://", "http://") + "/healthz").code == 0           # plain HTTP
+    assert s_client(port_of(metrics), "tls1_1", pki).returncode != 0                  # TLS 1.1
+    assert curl(f"{metrics}/healthz").exit == 60                                       # curl distrusts us
+    assert increase(before, handshake_failures(metrics, *trust(pki))) == {
+        ("api", "plain_http"): 1, ("metrics", "protocol_version"): 1, ("metrics", "server_certificate_rejected"): 1}
+    log = (tls_only.served.state.parent / "agent.log").read_text()
+    lines = [json.loads(line) for line in log.splitlines() if "TLS handshake failed" in line]
+    assert {(line["listener"], line["reason"], line["openssl"]) for line in lines} >= {
+        ("api", "plain_http", "HTTP_REQUEST"), ("metrics", "protocol_version", "UNSUPPORTED_PROTOCOL")}
+
+
+def test_a_client_silent_after_connecting_is_closed_at_the_handshake_deadline(tls_only):
+    """asyncio would wait 60 s; cgwatch gives a handshake the 10 s it gives request headers."""
+    for url in (tls_only.served.metrics, tls_only.api):
+        with socket.create_connection(("127.0.0.1", port_of(url)), timeout=30) as sock:
+            try:
+                assert sock.recv(1) == b""  # closed by the agent, long before the 30 s timeout
+            except ConnectionResetError:
+                pass
+
+
 def served_serial(url: str, pki: Pki) -> str:
     """The serial number of the certificate the server presents now."""
     with socket.create_connection(("127.0.0.1", port_of(url)), timeout=5) as raw:
@@ -271,6 +312,21 @@ def test_a_wrong_password_or_user_is_401(mtls, pki, user, password):
 def test_the_public_read_api_needs_the_password_too(mtls, pki):
     assert curl(f"{mtls.metrics}/api/v1/containers", *as_client(pki)).code == 401
     assert curl(f"{mtls.metrics}/api/v1/containers", *as_client(pki), *basic()).code == 200
+
+
+def test_handshakes_without_a_valid_client_certificate_are_counted(mtls, pki):
+    before = handshake_failures(mtls.metrics, *as_client(pki), *basic())
+    for url in (mtls.metrics, mtls.api):
+        assert curl(f"{url}/healthz", *trust(pki)).code == 0
+        assert curl(f"{url}/healthz", *trust(pki), "--cert", pki.foreign_client_cert,
+                    "--key", pki.foreign_client_key).code == 0
+    # This agent serves scrapes from a collection up to 30 s old (--max-age 30), so ``before`` may
+    # predate the refusals of the tests above too: at least two more each, and of no other cause.
+    def counted() -> bool:
+        more = increase(before, handshake_failures(mtls.metrics, *as_client(pki), *basic()))
+        return set(more) == {("metrics", "client_certificate"), ("api", "client_certificate")} and \
+            min(more.values()) >= 2
+    wait_for(counted, timeout=45, interval=1)
 
 
 def test_healthz_needs_the_certificate_but_no_password(mtls, pki):
