@@ -26,21 +26,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
+from .listener_metrics import listener_counter
+
 log = logging.getLogger("cgwatch.server.connguard")
 
 HEADER_TIMEOUT_S = 10.0
 RESERVED_FDS = 256
 LISTENERS = 2
-
-_closed_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
-
 
 def raise_nofile_limit() -> int:
     """Soft RLIMIT_NOFILE up to the hard limit (point 1 above); returns the soft limit now."""
@@ -60,11 +58,8 @@ def guard_connections(runner: web.AppRunner, role: str, registry: CollectorRegis
     soft = raise_nofile_limit()
     server = runner.server
     assert server is not None, "call after runner.setup()"
-    closed = _closed_counters.get(registry)
-    if closed is None:
-        closed = _closed_counters[registry] = Counter(
-            "cgwatch_http_connections_closed", "Connections the agent closed to protect a listener, by reason "
-            "(header_timeout, evicted, refused).", ["listener", "reason"], registry=registry)
+    closed = listener_counter(registry, "cgwatch_http_connections_closed", "Connections the agent closed to "
+                              "protect a listener, by reason (header_timeout, evicted, refused).")
     ConnectionGuard(server, role, max(64, (soft - RESERVED_FDS) // LISTENERS), closed)
 
 

@@ -18,12 +18,12 @@ import asyncio
 import logging
 import ssl
 import time
-import weakref
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from .connguard import HEADER_TIMEOUT_S
+from .listener_metrics import listener_counter
 
 log = logging.getLogger("cgwatch.server.tls")
 
@@ -53,9 +53,6 @@ _REASONS = {
 }
 REASONS = (*sorted(set(_REASONS.values())), "other")
 
-_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
-
-
 def reason_of(exc: ssl.SSLError) -> str:
     """The cause label for OpenSSL's ``exc.reason`` (``other`` when it is not one we fold)."""
     return _REASONS.get(exc.reason or "", "other")
@@ -64,12 +61,9 @@ def reason_of(exc: ssl.SSLError) -> str:
 def count_failures(ctx: ssl.SSLContext, listener: str, registry: CollectorRegistry) -> None:
     """Count (and log, at most once a minute per reason) every failed handshake on ``ctx``.
     One context per listener, so the count says which port was tried."""
-    counter = _counters.get(registry)
-    if counter is None:
-        counter = _counters[registry] = Counter(
-            "cgwatch_tls_handshake_failures", "TLS handshakes that failed, by listener and cause (plain_http, "
-            "client_certificate, protocol_version, no_shared_cipher, server_certificate_rejected, other).",
-            ["listener", "reason"], registry=registry)
+    counter = listener_counter(registry, "cgwatch_tls_handshake_failures", "TLS handshakes that failed, by "
+                               "listener and cause (plain_http, client_certificate, protocol_version, "
+                               "no_shared_cipher, server_certificate_rejected, other).")
     for reason in REASONS:  # every series from the start, so rate() and increase() see the first failure
         counter.labels(listener, reason)
     last_logged: dict[str, float] = {}

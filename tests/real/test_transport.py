@@ -23,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, need
+from tests.support.agent import samples
 from tests.support.cgroups import have_real_cgroups, wait_for
 from tests.support.pki import Pki, make_pki, openssl_missing
 from tests.support.prometheus import prometheus_missing, running_prometheus
@@ -188,9 +189,7 @@ def handshake_failures(metrics_url: str, *options: str | Path) -> dict[tuple[str
     reply = curl(f"{metrics_url}/metrics", *options)
     assert reply.code == 200, reply
     return {(s.labels["listener"], s.labels["reason"]): s.value
-            for family in text_string_to_metric_families(reply.body)
-            if family.name == "cgwatch_tls_handshake_failures" for s in family.samples
-            if s.name.endswith("_total")}
+            for s in samples(reply.body, "cgwatch_tls_handshake_failures_total")}
 
 
 def increase(before: dict, after: dict) -> dict:
