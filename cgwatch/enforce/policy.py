@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
+from ..config.yamlnodes import NodeReader, line_of
 from ..discovery.inventory import Container
 from ..errors import CgwatchError
 from ..limits.request import LimitRequest, Mode, parse_limit_request
-from ..yamlnodes import NodeReader, line_of
 
 RULE_KEYS = {"name", "match", "limits"}
 MATCH_KEYS = {"name", "image", "labels", "runtime", "cgroup"}

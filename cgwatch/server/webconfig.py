@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from ..config.yamlnodes import NodeReader, is_null
 from ..errors import CgwatchError
-from ..yamlnodes import NodeReader, is_null
 
 TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 TLS_KEYS = {"cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type", "client_ca_file",

@@ -7,16 +7,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cgwatch.runtimes.docker import (
-    DockerClient,
+from cgwatch.runtimes.docker.client import DockerClient
+from cgwatch.runtimes.docker.parsing import (
     DockerContainer,
     DockerEvent,
-    JsonStreamDecoder,
     parse_container,
     parse_docker_time,
     parse_event,
     parse_list_entry,
 )
+from cgwatch.runtimes.docker.stream import JsonStreamDecoder
 
 CID = "6e8a5ee13cc4ef4045d5a8b7957e1129e3e9d9f87d34050e921b9816d008f2fd"
 T0 = datetime(2024, 11, 28, 11, 40, 12, tzinfo=timezone.utc).timestamp()

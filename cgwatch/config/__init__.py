@@ -1,9 +1,18 @@
-"""The agent's settings, built by the CLI (and by tests directly)."""
+"""The agent's settings, built by the CLI (and by tests directly), and the one place that knows the
+host's default paths and addresses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+DEFAULT_LISTEN = ("0.0.0.0", 9338)
+DEFAULT_API_LISTEN = ("127.0.0.1", 9339)
+DEFAULT_API_URL = "http://127.0.0.1:9339"
+DEFAULT_STATE_DIR = Path("/var/lib/cgwatch")
+DEFAULT_CGROUP_ROOT = Path("/sys/fs/cgroup")
+DEFAULT_PROC_ROOT = Path("/proc")
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def parse_hostport(value: str) -> tuple[str, int]:
@@ -17,13 +26,13 @@ def parse_hostport(value: str) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    listen: tuple[str, int] = ("0.0.0.0", 9338)
-    api_listen: tuple[str, int] = ("127.0.0.1", 9339)
-    state_dir: Path = Path("/var/lib/cgwatch")
-    cgroup_root: Path = Path("/sys/fs/cgroup")
-    proc_root: Path = Path("/proc")
+    listen: tuple[str, int] = DEFAULT_LISTEN
+    api_listen: tuple[str, int] = DEFAULT_API_LISTEN
+    state_dir: Path = DEFAULT_STATE_DIR
+    cgroup_root: Path = DEFAULT_CGROUP_ROOT
+    proc_root: Path = DEFAULT_PROC_ROOT
     # "" disables the Docker integration entirely.
-    docker_host: str = "unix:///var/run/docker.sock"
+    docker_host: str = DEFAULT_DOCKER_HOST
     include_raw: bool = True
     ignore_cgroups: tuple[str, ...] = ()
     label_allowlist: tuple[str, ...] = ()

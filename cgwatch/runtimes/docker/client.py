@@ -1,0 +1,254 @@
+"""The Docker Engine API over HTTP (a unix socket or tcp): inspect, list, update and the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from ...config import DEFAULT_DOCKER_HOST
+from .parsing import DockerContainer, DockerEvent, parse_container, parse_event, parse_list_entry
+from .stream import JsonStreamDecoder, OnBadLine
+
+log = logging.getLogger("cgwatch.docker")
+
+# Pinned to v1.41 (Docker 20.10): every later daemon still serves it, so the fields parsed here mean
+# the same thing on every daemon we meet.
+API_VERSION = "v1.41"
+DEFAULT_HOST = DEFAULT_DOCKER_HOST
+_INSPECT_CONCURRENCY = 8
+
+
+class DockerError(Exception):
+    """The daemon said no (``status`` is its HTTP status) or could not be reached (``status`` None)."""
+
+    def __init__(self, status: int | None, message: str):
+        super().__init__(f"{status}: {message}" if status is not None else message)
+        self.status = status
+        self.message = message
+
+
+def _split_host(host: str) -> tuple[str | None, str]:
+    """``host`` -> (unix socket path or None, base URL)."""
+    if host.startswith("/"):
+        return host, "http://docker"
+    parts = urlsplit(host)
+    if parts.scheme == "unix":
+        path = parts.path or ""
+        if not path:
+            raise ValueError(f"docker host {host!r}: no socket path")
+        return path, "http://docker"
+    if parts.scheme in ("tcp", "http", "https"):
+        if not parts.netloc:
+            raise ValueError(f"docker host {host!r}: no host:port")
+        return None, f"{'https' if parts.scheme == 'https' else 'http'}://{parts.netloc}"
+    raise ValueError(f"docker host {host!r}: use unix:///path, tcp://host:port or http://host:port")
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace").strip()[:500]
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return body["message"]
+    return str(body)[:500]
+
+
+class DockerEventStream:
+    """An open ``GET /events`` response: iterate it for DockerEvents; ends when the daemon closes it.
+
+    Raises DockerError(None, ...) when the connection breaks mid-stream. ``aclose`` drops it.
+    """
+
+    def __init__(self, resp: aiohttp.ClientResponse, on_bad_line: OnBadLine | None):
+        self._resp = resp
+        self._user_on_bad = on_bad_line
+        self._decoder = JsonStreamDecoder(on_error=self._bad_line)
+        self._pending: deque[DockerEvent] = deque()
+        self._eof = False
+
+    def __aiter__(self) -> DockerEventStream:
+        return self
+
+    async def __anext__(self) -> DockerEvent:
+        while not self._pending:
+            if self._eof:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._resp.content.readany()
+            except (aiohttp.ClientError, OSError) as exc:
+                raise DockerError(None, f"event stream broke: {exc!r}") from exc
+            if chunk:
+                objs = self._decoder.feed(chunk)
+            else:
+                self._eof = True
+                objs = self._decoder.flush()
+            for obj in objs:
+                try:
+                    ev = parse_event(obj)
+                except ValueError as exc:
+                    self._bad_line(json.dumps(obj).encode()[:200], exc)
+                    continue
+                if ev is not None:
+                    self._pending.append(ev)
+        return self._pending.popleft()
+
+    def _bad_line(self, line: bytes, exc: ValueError) -> None:
+        log.warning("bad line in the docker event stream", extra={"error": str(exc), "line": line[:200]})
+        if self._user_on_bad is not None:
+            self._user_on_bad(line, exc)
+
+    async def aclose(self) -> None:
+        # close, not release: the body was not read to its end, the connection cannot be reused.
+        self._resp.close()
+
+
+class DockerClient:
+    """Async Docker Engine API client over the unix socket (or tcp:// / http://)."""
+
+    def __init__(self, host: str = DEFAULT_HOST, timeout: float = 5.0):
+        self.host = host
+        self._socket, self._base = _split_host(host)
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created on first use: a ClientSession belongs to the running event loop.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.UnixConnector(path=self._socket) if self._socket else aiohttp.TCPConnector()
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}/{API_VERSION}{path}"
+
+    async def _call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                    body: Any = None, none_on_404: bool = False) -> Any:
+        what = f"{method} {path}"
+        try:
+            async with self._get_session().request(
+                    method, self._url(path), params=params, json=body,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
+                status, raw = resp.status, await resp.read()
+        except TimeoutError as exc:
+            raise DockerError(None, f"{what}: no answer from {self.host} within {self._timeout} s") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerError(None, f"{what}: {self.host} unreachable: {exc}") from exc
+        if status == 404 and none_on_404:
+            return None
+        if status >= 400:
+            raise DockerError(status, _error_message(raw))
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise DockerError(status, f"{what}: the daemon sent bad JSON: {exc}") from exc
+
+    async def ping(self) -> bool:
+        """True when the daemon answers ``/_ping``; False when it is unreachable or unhealthy."""
+        try:
+            async with self._get_session().get(self._url("/_ping"),
+                                               timeout=aiohttp.ClientTimeout(total=self._timeout)) as resp:
+                return resp.status == 200 and (await resp.read()).strip() == b"OK"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.debug("docker ping failed", extra={"docker_host": self.host, "error": repr(exc)})
+            return False
+
+    async def inspect_raw(self, container_id: str) -> dict[str, Any] | None:
+        """The full inspect JSON, or None when the daemon does not know the container (404)."""
+        data = await self._call("GET", f"/containers/{quote(container_id, safe='')}/json", none_on_404=True)
+        if data is not None and not isinstance(data, dict):
+            raise DockerError(200, "inspect answer is not a JSON object")
+        return data
+
+    async def inspect(self, container_id: str) -> DockerContainer | None:
+        data = await self.inspect_raw(container_id)
+        if data is None:
+            return None
+        try:
+            return parse_container(data)
+        except ValueError as exc:
+            raise DockerError(200, f"inspect {container_id}: {exc}") from exc
+
+    async def list_containers(self) -> list[DockerContainer]:
+        """All containers (running or not), each inspected for StartedAt and Pid."""
+        entries = await self._call("GET", "/containers/json", params={"all": "1"})
+        if not isinstance(entries, list):
+            raise DockerError(200, "container list is not a JSON array")
+        sem = asyncio.Semaphore(_INSPECT_CONCURRENCY)
+
+        async def one(entry: Any) -> DockerContainer | None:
+            try:
+                fallback = parse_list_entry(entry)
+            except ValueError as exc:
+                log.warning("bad docker container list entry", extra={"error": str(exc)})
+                return None
+            async with sem:
+                try:
+                    # None: removed between the list and the inspect.
+                    return await self.inspect(fallback.id)
+                except DockerError as exc:
+                    if exc.status is None:
+                        raise  # the daemon went away: the whole list is void
+                    # One container the daemon cannot inspect must not hide all the others.
+                    log.warning("docker inspect failed; using the list entry",
+                                extra={"container": fallback.id, "error": exc.message, "status": exc.status})
+                    return fallback
+
+        found = await asyncio.gather(*(one(e) for e in entries))
+        return [c for c in found if c is not None]
+
+    async def update(self, container_id: str, resources: Mapping[str, object]) -> list[str]:
+        """``POST /containers/{id}/update``; returns the daemon's Warnings. DockerError on 4xx/5xx."""
+        data = await self._call("POST", f"/containers/{quote(container_id, safe='')}/update", body=dict(resources))
+        warnings = data.get("Warnings") if isinstance(data, Mapping) else None
+        return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+    async def open_events(self, *, on_bad_line: OnBadLine | None = None) -> DockerEventStream:
+        """Open the container event stream; returns once the daemon has accepted it, so a caller can
+        list containers afterwards knowing that every later change is queued in the stream."""
+        params = {"filters": json.dumps({"type": ["container"]})}
+        # No total/read timeout: the stream is idle for as long as nothing happens.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=None)
+        async def get() -> aiohttp.ClientResponse:
+            return await self._get_session().get(self._url("/events"), params=params, timeout=timeout)
+
+        try:
+            # wait_for: the ClientTimeout above covers the connect only, this covers the headers too.
+            resp = await asyncio.wait_for(get(), self._timeout)
+        except TimeoutError as exc:
+            raise DockerError(None, f"GET /events: no answer from {self.host} within {self._timeout} s") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerError(None, f"GET /events: {self.host} unreachable: {exc}") from exc
+        if resp.status != 200:
+            try:
+                raw = await resp.read()
+            except (aiohttp.ClientError, OSError):
+                raw = b""
+            finally:
+                resp.release()
+            raise DockerError(resp.status, _error_message(raw))
+        return DockerEventStream(resp, on_bad_line)
+
+    async def events(self, *, on_bad_line: OnBadLine | None = None) -> AsyncIterator[DockerEvent]:
+        """Container events as they happen. Ends when the daemon closes the stream; DockerError when
+        it cannot be opened or breaks."""
+        stream = await self.open_events(on_bad_line=on_bad_line)
+        try:
+            async for ev in stream:
+                yield ev
+        finally:
+            await stream.aclose()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
