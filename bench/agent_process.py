@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import repo_path  # noqa: F401  (the repository root on sys.path: tests.support)
+from tests.support.env import REPO
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-REPO = Path(__file__).resolve().parent.parent
 # /process_api*: the shell running this bench lives there, never touch it. /cgwatch-test-*: the
 # real-cgroup tests other people run on this host come and go mid-run; left out of both the agent
 # and the floor so every run measures the same set (the agent still lists the top level).

@@ -4,14 +4,13 @@ fails the test instead of skipping it."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from tests.support.cgroups import CgroupSandbox, have_real_cgroups
+from tests.support.docker import DOCKER_HOST, Containers, docker_missing
+from tests.support.env import IN_CI, REPO
 
-IN_CI = os.environ.get("CI") == "true"
-REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
 
@@ -36,14 +35,18 @@ def sandbox():
 
 @pytest.fixture
 def docker_containers():
-    from tests.support.docker import Containers, docker_missing
-
     need(docker_missing())
     box = Containers()
     try:
         yield box
     finally:
         box.cleanup()
+
+
+def pytest_configure(config):
+    # Every `docker` a test runs talks to the suite's own dockerd, as in tests/run.sh, whatever
+    # DOCKER_HOST or docker context the caller has.
+    os.environ["DOCKER_HOST"] = DOCKER_HOST
 
 
 def pytest_addoption(parser):

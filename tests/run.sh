@@ -5,6 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export CGWATCH_WORK=${CGWATCH_WORK:-/tmp/cgwatch-ci}
+# The suite's own dockerd, never the host's: every `docker` from here on talks to it.
+. tests/support/docker-env.sh   # exports DOCKER_HOST
 
 bash tests/support/docker-up.sh || { echo "run.sh: dockerd did not start" >&2; exit 1; }
 trap 'bash tests/support/docker-down.sh' EXIT

@@ -13,18 +13,16 @@ import pytest
 from cgwatch.server.app import create_app
 from tests.support.agent import value
 from tests.support.cgroups import wait_for
+from tests.support.docker import DOCKER_HOST
 
 pytestmark = [pytest.mark.real, pytest.mark.docker]
 
 CG = Path("/sys/fs/cgroup")
 
 
-DOCKER = "unix:///var/run/docker.sock"
-
-
 @pytest.fixture
 async def docker_agent(make_agent):
-    return await make_agent(docker_host=DOCKER)
+    return await make_agent(docker_host=DOCKER_HOST)
 
 
 @pytest.fixture
@@ -95,7 +93,7 @@ async def docker_enforcing(tmp_path, make_agent):
     policy = tmp_path / "policy.yaml"
     policy.write_text('rules:\n  - name: tests\n    match: {name: "cgw-test-*", runtime: docker}\n'
                       '    limits: {cpus: 0.25, memory: 64m}\n')
-    return await make_agent(docker_host=DOCKER, policy_file=policy, reconcile_interval_s=1.0,
+    return await make_agent(docker_host=DOCKER_HOST, policy_file=policy, reconcile_interval_s=1.0,
                             birth_scan_interval_s=5.0)
 
 

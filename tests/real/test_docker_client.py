@@ -7,8 +7,6 @@ started here is removed by ID in a finalizer.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 import time
 import uuid
@@ -16,50 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from cgwatch.runtimes.docker import DockerClient, DockerContainer, DockerError, DockerWatcher
+from cgwatch.runtimes.docker.client import DockerClient, DockerError
+from cgwatch.runtimes.docker.parsing import DockerContainer
+from cgwatch.runtimes.docker.watcher import DockerWatcher
+from tests.conftest import need
+from tests.support.docker import DOCKER_HOST, IMAGE, docker_missing
 
 pytestmark = pytest.mark.docker
 
-SOCKET = "/var/run/docker.sock"
-IMAGE = "local/busybox"
 CG = Path("/sys/fs/cgroup")
-IN_CI = os.environ.get("CI") == "true"
-
-
-def _daemon_missing() -> str | None:
-    """None when dockerd answers /_ping on the socket and has the test image; else what is missing.
-    Checked with the stdlib, not the client under test."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(SOCKET)
-            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            reply = s.recv(4096)
-    except OSError as exc:
-        return f"needs a dockerd answering on {SOCKET} ({exc}): run `bash tests/support/docker-up.sh` as root"
-    if not reply.startswith(b"HTTP/1.") or b" 200 " not in reply.split(b"\r\n", 1)[0]:
-        return f"dockerd on {SOCKET} did not answer /_ping with 200: {reply[:80]!r}"
-    try:
-        subprocess.run(["docker", "image", "inspect", IMAGE], check=True, capture_output=True, timeout=30)
-    except FileNotFoundError:
-        return "needs the docker CLI (apt-get install docker.io; tests/support/docker-up.sh does it)"
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return f"needs the image {IMAGE} (tests/support/docker-up.sh builds it)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def dockerd():
-    missing = _daemon_missing()
-    if missing is not None:
-        if IN_CI:  # CI must exercise the real daemon: a missing one is a failure, not a skip
-            pytest.fail(f"CI=true but {missing}")
-        pytest.skip(missing)
+    # Checked through the docker CLI, not the client under test.
+    need(docker_missing())
 
 
 @pytest.fixture
 async def client(dockerd):
-    c = DockerClient(f"unix://{SOCKET}")
+    c = DockerClient(DOCKER_HOST)
     try:
         yield c
     finally:

@@ -28,12 +28,12 @@ import pytest
 from cgwatch.server.app import create_app
 from tests.conftest import need
 from tests.support.agent import samples, value
+from tests.support.docker import DOCKER_HOST as DOCKER  # the suite's own dockerd (tests/support/docker-up.sh)
 from tests.support.served import REPO, get, http, serve_agent
 
 pytestmark = pytest.mark.real
 
 JSON = {"Content-Type": "application/json"}
-DOCKER = "unix:///var/run/docker.sock"
 
 
 def new_id() -> str:

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,8 @@ import yaml
 from dashboards.promql import comparisons_to_bool, expand_variables
 from tests.conftest import REPO, need
 from tests.support.cgroups import CgroupSandbox, have_real_cgroups, wait_for
-from tests.support.prometheus import Prometheus
-from tests.support.served import free_port, http
+from tests.support.prometheus import Prometheus, prometheus_missing, running_prometheus
+from tests.support.served import free_port, http, stop
 
 pytestmark = [
     pytest.mark.real,
@@ -61,7 +62,7 @@ def alert_rules() -> list:
 
 @dataclass
 class Live:
-    prom_url: str
+    prometheus: Prometheus
     cgwatch_target: str
     closed_target: str
     cpu_cg: str
@@ -69,28 +70,21 @@ class Live:
     oom_cg: str
     logs: Path
 
+    @property
+    def prom_url(self) -> str:
+        return self.prometheus.url
+
     def query(self, expr: str) -> list[dict]:
         """Instant query; the result vector (raises with Prometheus's message on a bad query)."""
-        return Prometheus(self.prom_url, self.logs).query(expr)
+        return self.prometheus.query(expr)
 
     def value(self, expr: str) -> float | None:
-        return Prometheus(self.prom_url, self.logs).value(expr)
+        return self.prometheus.value(expr)
 
 
 def start_logged(argv: list[str], log: Path, **kwargs) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kwargs)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM by PID, then SIGKILL if it has not exited within 20 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def block_device_of(path: Path) -> str | None:
@@ -181,33 +175,29 @@ def write_policy(path: Path, cpu_cg: str, memory_cg: str) -> None:
     ]}))
 
 
-def write_prometheus_config(path: Path, cgwatch_target: str, closed_target: str) -> None:
-    path.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {"job_name": "cgwatch", "static_configs": [{"targets": [cgwatch_target]}]},
-            # Nothing listens here: up == 0. Relabelled into job "cgwatch" so CgwatchDown has a target.
-            {"job_name": "cgwatch-unreachable", "static_configs": [{"targets": [closed_target]}],
-             "relabel_configs": [{"target_label": "job", "replacement": "cgwatch"}]},
-        ],
-    }))
+def scrape_configs(cgwatch_target: str, closed_target: str) -> list[dict]:
+    return [
+        {"job_name": "cgwatch", "static_configs": [{"targets": [cgwatch_target]}]},
+        # Nothing listens here: up == 0. Relabelled into job "cgwatch" so CgwatchDown has a target.
+        {"job_name": "cgwatch-unreachable", "static_configs": [{"targets": [closed_target]}],
+         "relabel_configs": [{"target_label": "job", "replacement": "cgwatch"}]},
+    ]
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     need(have_real_cgroups())
-    prometheus = shutil.which("prometheus")
-    need(None if prometheus else "needs prometheus (Debian package prometheus) to run the dashboards' queries")
+    need(prometheus_missing())
     work = tmp_path_factory.mktemp("prometheus-live")
     io_dir, disk = disk_directory(work)
     io_file = io_dir / f"cgwatch-io-{uuid.uuid4().hex[:8]}.bin"
     box = CgroupSandbox()
-    procs: list[subprocess.Popen] = []
-    try:
+    with ExitStack() as cleanup:  # unwound last to first: Prometheus, the agent, the sandbox, the file
+        cleanup.callback(io_file.unlink, missing_ok=True)
+        cleanup.callback(box.cleanup)
         cpu_cg, memory_cg, oom_cg = start_workloads(box, io_file, disk)
 
-        metrics_port, api_port, prom_port, closed_port = (free_port() for _ in range(4))
+        metrics_port, api_port, closed_port = (free_port() for _ in range(3))
         write_policy(work / "policy.yml", cpu_cg, memory_cg)
         agent = start_logged(
             [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{metrics_port}",
@@ -215,7 +205,7 @@ def live(tmp_path_factory):
              "--max-age", "0", "--docker-host", "", "--policy", str(work / "policy.yml"),
              "--reconcile-interval", "1", *ignore_others(box)],
             work / "cgwatch.log", cwd=REPO)
-        procs.append(agent)
+        cleanup.callback(stop, agent)
         wait_for(lambda: agent.poll() is not None or http(f"http://127.0.0.1:{metrics_port}/healthz")[0] == 200,
                  timeout=30, interval=0.1)
         assert agent.poll() is None, (work / "cgwatch.log").read_text()
@@ -228,16 +218,9 @@ def live(tmp_path_factory):
         assert status == 200, body
 
         cgwatch_target, closed_target = f"127.0.0.1:{metrics_port}", f"127.0.0.1:{closed_port}"
-        write_prometheus_config(work / "prometheus.yml", cgwatch_target, closed_target)
-        server = start_logged(
-            [prometheus, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"], work / "prometheus.log")
-        procs.append(server)
-        state = Live(f"http://127.0.0.1:{prom_port}", cgwatch_target, closed_target, cpu_cg, memory_cg, oom_cg,
-                     work)
-        wait_for(lambda: server.poll() is not None or http(f"{state.prom_url}/-/ready")[0] == 200,
-                 timeout=30, interval=0.1)
-        assert server.poll() is None, (work / "prometheus.log").read_text()
+        prometheus = cleanup.enter_context(running_prometheus(work, scrape_configs(cgwatch_target, closed_target),
+                                                              interval="1s", rule_files=[RULES]))
+        state = Live(prometheus, cgwatch_target, closed_target, cpu_cg, memory_cg, oom_cg, work)
         up = f'up{{job="cgwatch", instance="{cgwatch_target}"}}'
         # The first scrape comes ~6 s after start (target discovery batches every 5 s).
         wait_for(lambda: state.value(up) == 1, timeout=30, interval=0.2)
@@ -252,11 +235,6 @@ def live(tmp_path_factory):
                  timeout=60, interval=0.5)
         wait_for(lambda: rules_evaluated(state), timeout=20, interval=0.2)
         yield state
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        box.cleanup()
-        io_file.unlink(missing_ok=True)
 
 
 def rules_evaluated(state: Live) -> bool:

@@ -1,14 +1,19 @@
-"""Real cgroups for tests: a uniquely named parent on every hierarchy, removed afterwards.
+"""Real cgroups for tests and bench/: a uniquely named parent on every hierarchy, removed afterwards.
 
 Works on this project's v1 hybrid CI host (one directory per controller hierarchy, plus the
 controller-less unified tree) and in the cgroup v2 guest (one tree; controllers enabled level by
 level through cgroup.subtree_control, per Documentation/admin-guide/cgroup-v2.rst "Enabling and
 Disabling"). Processes are started already inside their cgroup, because v1 memory does not move
 charges with a migrated task.
+
+Cleanup order (kill, reap, rmdir deepest first in every hierarchy, retry on EBUSY) follows the
+kernel's rule that a cgroup with tasks or children cannot be removed
+(Documentation/admin-guide/cgroup-v1/cgroups.rst, "rmdir").
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -23,12 +28,16 @@ V2_CONTROLLERS = "+cpu +cpuset +memory +pids +io"
 
 
 class CgroupSandbox:
-    def __init__(self, root: Path = Path("/sys/fs/cgroup")):
+    """``<prefix><pid>-<8 hex>`` in every hierarchy, the cgroups made under it and the processes
+    started in them; ``cleanup()`` removes them all."""
+
+    def __init__(self, root: Path = Path("/sys/fs/cgroup"), prefix: str = "cgwatch-test-"):
         self.root = root
         self.layout: CgroupLayout = detect_layout(root)
-        self.name = f"cgwatch-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.roots: list[Path] = self.layout.hierarchy_roots()
+        self.name = f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.procs: list[subprocess.Popen] = []
-        self._created: list[str] = []
+        self._created: set[str] = set()
         self._mkdir("")
 
     @property
@@ -39,12 +48,9 @@ class CgroupSandbox:
         """The cgroup path cgwatch sees ("/cgwatch-test-.../docker/<id>")."""
         return f"/{self.name}/{rel}".rstrip("/")
 
-    def _hierarchies(self) -> list[Path]:
-        return self.layout.hierarchy_roots()
-
     def _mkdir(self, rel: str) -> None:
         cg = self.path(rel)
-        for root in self._hierarchies():
+        for root in self.roots:
             d = root / cg.lstrip("/")
             if d.exists():
                 continue
@@ -55,7 +61,7 @@ class CgroupSandbox:
                     (d / f).write_text((d.parent / f).read_text())
         if self.is_v2:
             self._enable_controllers(cg)
-        self._created.append(cg)
+        self._created.add(cg)
 
     def _enable_controllers(self, cg: str) -> None:
         d = self.root / cg.lstrip("/")
@@ -97,19 +103,18 @@ class CgroupSandbox:
     def read(self, cg: str, name: str) -> str:
         return self.file(cg, name).read_text()
 
-    def _join_files(self, cg: str) -> list[str]:
-        return [str(root / cg.lstrip("/") / "cgroup.procs") for root in self._hierarchies()
-                if (root / cg.lstrip("/") / "cgroup.procs").exists()]
-
     def spawn(self, cg: str, argv: list[str], **kwargs) -> subprocess.Popen:
         """Start ``argv`` inside cgroup ``cg`` (joined between fork and exec)."""
-        files = self._join_files(cg)
+        files = [f for f in (root / cg.lstrip("/") / "cgroup.procs" for root in self.roots) if f.exists()]
 
-        def join() -> None:
-            pid = str(os.getpid())
+        def join() -> None:  # in the child, between fork and exec: plain syscalls only
+            pid = str(os.getpid()).encode()
             for f in files:
-                with open(f, "w") as fh:
-                    fh.write(pid)
+                fd = os.open(f, os.O_WRONLY)
+                try:
+                    os.write(fd, pid)
+                finally:
+                    os.close(fd)
 
         proc = subprocess.Popen(argv, preexec_fn=join, **kwargs)
         self.procs.append(proc)
@@ -128,26 +133,41 @@ class CgroupSandbox:
                 f"print('allocated', flush=True); time.sleep({hold_s})")
         return self.spawn(cg, [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
-    def remove(self, cg: str) -> None:
-        """Remove cgroup ``cg`` (empty of tasks) from every hierarchy, as a runtime does at exit."""
-        for root in self._hierarchies():
-            d = root / cg.lstrip("/")
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)  # the kernel frees a cgroup just after its last task exits
+    def remove(self, cg: str) -> list[str]:
+        """Remove cgroup ``cg`` (empty of tasks) from every hierarchy, as a runtime does at exit;
+        returns the directories still there after a moment of EBUSY."""
+        return [str(d) for d in (root / cg.lstrip("/") for root in self.roots) if not _rmdir_retrying(d)]
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> list[str]:
+        """Kill and reap every process started here, then remove every cgroup, deepest first;
+        returns the directories that could not be removed."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
+        for proc in self.procs:
             proc.wait()
-        for cg in sorted(set(self._created), key=lambda c: c.count("/"), reverse=True):
-            self.remove(cg)
+        self.procs.clear()
+        left = [d for cg in sorted(self._created, key=lambda c: c.count("/"), reverse=True) for d in self.remove(cg)]
+        self._created.clear()
+        return left
+
+
+def _rmdir_retrying(d: Path, timeout_s: float = 2.5, pause_s: float = 0.02) -> bool:
+    """rmdir, retrying EBUSY for ``timeout_s``: the kernel frees a cgroup just after its last task
+    exits. True when ``d`` is gone; any other error is raised."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            d.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause_s)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

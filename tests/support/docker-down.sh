@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Stop the dockerd that docker-up.sh started (the PID it recorded, nothing else).
+# Stop the dockerd that docker-up.sh started (the PID it recorded, nothing else), then its bridge.
 #   - removes the containers first: `sh` as PID 1 ignores SIGTERM, so dockerd's own shutdown would
 #     wait 10 s per container before killing it;
-#   - a dockerd this script did not start (docker-up.sh reused it) is left alone with its containers:
-#     other test runs may be using it right now (tests remove their own containers by ID anyway);
-#   - removes the empty /sys/fs/cgroup/<ctrl>/docker dirs the daemon leaves behind.
+#   - the host's own dockerd, if it has one, is another daemon on another socket: never touched;
+#   - removes the empty /sys/fs/cgroup/<ctrl>/docker dirs the daemon leaves behind (the host's
+#     dockerd, with the same cgroupfs parent, keeps its own: rmdir refuses a dir with children).
 #   - CGWATCH_KEEP_CONTAINERS=1 stops the daemon with its containers in place (a restart test:
 #     `--restart always` containers come back with the daemon); give them a short --stop-timeout.
 set -euo pipefail
-export DOCKER_HOST=unix:///var/run/docker.sock
-W=${CGWATCH_WORK:-/tmp/cgwatch-ci}
+. "$(dirname "${BASH_SOURCE[0]}")/docker-env.sh"   # W, DOCKER_HOST, BRIDGE, ours, answers
 
-# Same checks as docker-up.sh: a live (non-zombie) dockerd with our data root, so a recycled PID
-# or someone else's daemon is never signalled.
-alive() { [ -n "$1" ] && [[ $(ps -o stat= -p "$1" 2>/dev/null) == [^Z]* ]]; }
-ours() {
-  alive "$1" && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = dockerd ] &&
-    grep -qF -- "--data-root $W/docker " <<<"$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)"
-}
 rm_containers() {
   local ids
   ids=$(timeout 30 docker ps -aq 2>/dev/null) || return 0   # daemon not answering: nothing to do
@@ -26,10 +18,13 @@ rm_containers() {
     timeout 120 docker rm -f $ids >/dev/null || echo "docker-down: some containers could not be removed" >&2
   fi
 }
+# The bridge docker-up.sh made; only ours has its name, and no daemon of ours uses it any more.
+bridge_down() { ip link del "$BRIDGE" 2>/dev/null || true; }
 
 pid=$(cat "$W/dockerd.pid" 2>/dev/null || true)
 if ! ours "$pid"; then
   rm -f "$W/dockerd.pid"
+  answers || bridge_down   # left by a daemon that died
   echo "docker-down: no dockerd started by docker-up.sh is running; nothing stopped"
   exit 0
 fi
@@ -44,6 +39,9 @@ if alive "$pid"; then
   exit 1
 fi
 rm -f "$W/dockerd.pid"
+bridge_down
+# A netns bind mount the daemon can leave in its exec root (exec/netns/default) keeps $W busy.
+awk -v p="$W/exec/" 'index($2, p) == 1 {print $2}' /proc/mounts | while read -r m; do umount "$m" || true; done
 for d in /sys/fs/cgroup/*/docker; do
   [ -d "$d" ] && { rmdir "$d" 2>/dev/null || echo "docker-down: $d not empty, left in place"; }
 done

@@ -1,22 +1,30 @@
-"""A real dockerd for tests (started by tests/support/docker-up.sh) and containers that clean up."""
+"""The suite's own dockerd (started by tests/support/docker-up.sh) and containers that clean up."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
+from pathlib import Path
 
 IMAGE = "local/busybox"
+# The suite's dockerd listens in its work dir, never on the host's /var/run/docker.sock: the same
+# socket as tests/support/docker-env.sh. The agents under test get DOCKER_HOST as docker_host, and
+# the `docker` CLI gets it from the environment (tests/conftest.py sets it for the whole run).
+WORK = Path(os.environ.get("CGWATCH_WORK", "/tmp/cgwatch-ci"))
+SOCKET = WORK / "docker.sock"
+DOCKER_HOST = f"unix://{SOCKET}"
 
 
 def docker_missing() -> str | None:
-    """None when dockerd answers and the test image exists; otherwise what is missing."""
+    """None when the suite's dockerd answers and has the test image; otherwise what is missing."""
     try:
         subprocess.run(["docker", "image", "inspect", IMAGE], check=True, capture_output=True, timeout=20)
     except FileNotFoundError:
         return "needs the docker CLI and a running dockerd (tests/support/docker-up.sh)"
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return f"needs a running dockerd with image {IMAGE} (tests/support/docker-up.sh)"
+        return f"needs a dockerd on {SOCKET} with image {IMAGE} (bash tests/support/docker-up.sh, as root)"
     return None
 
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite drives for real. Idempotent; apt runs only when
 # something is missing.
-#   docker.io       dockerd 20.10 (started by tests/support/docker-up.sh)
+#   docker.io       dockerd 20.10 (the suite's own daemon, started by tests/support/docker-up.sh);
+#                   not when dockerd and docker are already installed (docker-ce conflicts with it)
 #   busybox-static  the root filesystem of the locally built test image (no registry here)
+#   iproute2        `ip`: the bridge of the suite's dockerd (docker0 is left to the host's)
 #   prometheus      promtool (exposition lint) and the server the dashboards are checked against
 #   qemu-system-x86 the cgroup v2 guest (tests/vm)
 #   docker-compose  validates docker-compose.yml (`docker-compose config`)
@@ -12,10 +14,11 @@
 #   tmux            `cgwatch top` driven in a real terminal
 #   openssl curl    test certificates and real TLS clients (tests/real/test_transport.py)
 set -euo pipefail
-PKGS=(docker.io busybox-static prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium tmux
-      openssl curl)
+PKGS=(docker.io busybox-static iproute2 prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium
+      tmux openssl curl)
 missing=()
 for p in "${PKGS[@]}"; do
+  [ "$p" = docker.io ] && command -v dockerd >/dev/null && command -v docker >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

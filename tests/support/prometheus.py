@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.cgroups import wait_for
-from tests.support.served import free_port, http
+from tests.support.served import free_port, http, stop
 
 
 def prometheus_missing() -> str | None:
@@ -42,12 +41,17 @@ class Prometheus:
 
 
 @contextmanager
-def running_prometheus(workdir: Path, scrape_configs: list[dict], interval: str = "2s") -> Iterator[Prometheus]:
-    """Prometheus on a free loopback port with these scrape configs; SIGTERM (by PID) at the end."""
+def running_prometheus(workdir: Path, scrape_configs: list[dict], interval: str = "2s",
+                       rule_files: Sequence[Path] = ()) -> Iterator[Prometheus]:
+    """Prometheus on a free loopback port with these scrape configs (and rule files, evaluated every
+    ``interval`` too); SIGTERM (by PID) at the end. Config, log and TSDB in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": {"scrape_interval": interval, "scrape_timeout": interval},
-                                      "scrape_configs": scrape_configs}))
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+        "rule_files": [str(f) for f in rule_files],
+        "scrape_configs": scrape_configs,
+    }))
     port, log = free_port(), workdir / "prometheus.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([shutil.which("prometheus") or "prometheus", f"--config.file={config}",
@@ -59,10 +63,4 @@ def running_prometheus(workdir: Path, scrape_configs: list[dict], interval: str 
         assert proc.poll() is None, log.read_text()
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)

@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.support.cgroups import wait_for
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.env import REPO
 
 
 def free_port() -> int:
@@ -38,6 +37,17 @@ def http(url: str, data: bytes | None = None, method: str | None = None,
         return exc.code, exc.read()
     except OSError:
         return 0, b""
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM by PID, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def get(url: str, token: str | None = None) -> tuple[int, bytes]:

@@ -243,8 +243,10 @@ def test_the_image_builds_runs_and_turns_healthy(tmp_path):
     container = None
     try:
         ctx = build_context(tmp_path)
-        out = docker("build", "-q", "-f", "deploy/Dockerfile", "--build-arg", f"BASE={base}", "-t", image, str(ctx),
-                     timeout=180, check=False)
+        # --network host: pip fetches from the package index, and the suite's dockerd does no NAT
+        # (--iptables=false, so it never touches the rules of a dockerd the host may run).
+        out = docker("build", "--network", "host", "-q", "-f", "deploy/Dockerfile", "--build-arg", f"BASE={base}",
+                     "-t", image, str(ctx), timeout=180, check=False)
         assert out.returncode == 0, out.stdout + out.stderr
         assert time.monotonic() - started < 180
         container = docker(

@@ -11,13 +11,12 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.env import IN_CI, REPO
+
 GUEST = REPO / "tests" / "vm" / "guest.sh"
-IN_CI = os.environ.get("CI") == "true"
 
 pytestmark = pytest.mark.vm
 
