@@ -50,36 +50,62 @@ class ScrapeContext:
         return rendered
 
 
+# A label's value in a MetricSpec row: a constant ("total") or read from the row's object.
+LabelValue = str | Callable[[Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One family: ``getter`` reads a sample's value from a row's object (None: no sample);
+    ``labels`` are the family's own labels, put before the row's (the container's)."""
+
+    name: str
+    help: str
+    type: str
+    getter: Callable[[Any], float | None]
+    labels: tuple[tuple[str, LabelValue], ...] = ()
+
+    def sample_labels(self, row_labels: str, obj: Any) -> str:
+        if not self.labels:
+            return row_labels
+        own = render_labels((k, v if isinstance(v, str) else v(obj)) for k, v in self.labels)
+        return f"{own},{row_labels}" if row_labels else own
+
+
+def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]]) -> list[Family]:
+    """Families for ``specs`` over (rendered row labels, value object) rows; None values are skipped."""
+    families = [Family(s.name, s.help, s.type) for s in specs]
+    # A table's specs share one labels tuple (blkio's DEVICE): render it once a row, not once a spec.
+    groups: dict[tuple, list[tuple[MetricSpec, Family]]] = {}
+    for spec, family in zip(specs, families):
+        groups.setdefault(spec.labels, []).append((spec, family))
+    for labels, obj in rows:
+        for group in groups.values():
+            sample = None
+            for spec, family in group:
+                value = spec.getter(obj)
+                if value is not None:
+                    sample = sample if sample is not None else spec.sample_labels(labels, obj)
+                    family.add(sample, value)
+    return families
+
+
 class Collector:
     """A named group of metric families. ``collect`` must not raise for vanished cgroups."""
 
     name: ClassVar[str]
     default_enabled: ClassVar[bool] = True
+    # The families ``collect`` yields, in order (tests/unit/test_collector_specs.py holds it to that).
+    specs: ClassVar[tuple[MetricSpec, ...]]
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
+        """The table over one row per container; collectors with other rows override this."""
+        rows = ((ctx.labels(c), obj) for c in ctx.containers if (obj := self.read(ctx, c)) is not None)
+        return build_families(self.specs, rows)
+
+    def read(self, ctx: ScrapeContext, c: Container) -> Any:
+        """The object one container's row reads its values from (None: no row)."""
         raise NotImplementedError
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    name: str
-    help: str
-    type: str
-    getter: Callable[[Any], float | None]
-    # Labels before the container's, rendered (e.g. 'cpu="total"').
-    extra: str = ""
-
-
-def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]]) -> list[Family]:
-    """Families for ``specs`` over (rendered labels, value object) rows; None values are skipped."""
-    families = [Family(s.name, s.help, s.type) for s in specs]
-    pairs = list(zip(specs, families))
-    for labels, obj in rows:
-        for spec, family in pairs:
-            value = spec.getter(obj)
-            if value is not None:
-                family.add(f"{spec.extra},{labels}" if spec.extra else labels, value)
-    return families
 
 
 def ns_to_s(value: int | None) -> float | None:

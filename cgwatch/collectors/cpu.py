@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ..exposition import Family
-from .base import Collector, MetricSpec, ScrapeContext, build_families, ns_to_s
+from ..discovery.inventory import Container
+from ..model import CpuStats
+from .base import Collector, MetricSpec, ScrapeContext, ns_to_s
 
 SPECS = (
     MetricSpec("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
-               "counter", lambda s: ns_to_s(s.usage_ns), extra='cpu="total"'),
+               "counter", lambda s: ns_to_s(s.usage_ns), labels=(("cpu", "total"),)),
     MetricSpec("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.",
                "counter", lambda s: ns_to_s(s.user_ns)),
     MetricSpec("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.",
@@ -26,7 +25,7 @@ SPECS = (
 
 class CpuCollector(Collector):
     name = "cpu"
+    specs = SPECS
 
-    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        rows = ((ctx.labels(c), s) for c in ctx.containers if (s := ctx.reader.cpu(c.path)) is not None)
-        return build_families(SPECS, rows)
+    def read(self, ctx: ScrapeContext, c: Container) -> CpuStats | None:
+        return ctx.reader.cpu(c.path)

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..exposition import Family
-from .base import Collector, ScrapeContext
+from .base import Collector, MetricSpec, ScrapeContext, build_families
+
+SPECS = (
+    MetricSpec("machine_cpu_cores", "Number of logical CPU cores.", "gauge", lambda m: m[0]),
+    MetricSpec("machine_memory_bytes", "Amount of memory installed on the machine.", "gauge", lambda m: m[1]),
+)
 
 
 class MachineCollector(Collector):
     name = "machine"
+    specs = SPECS
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        cpus, memory = ctx.proc.machine()
-        cores = Family("machine_cpu_cores", "Number of logical CPU cores.", "gauge")
-        mem = Family("machine_memory_bytes", "Amount of memory installed on the machine.", "gauge")
-        if cpus is not None:
-            cores.add("", cpus)
-        if memory is not None:
-            mem.add("", memory)
-        return [cores, mem]
+        # One row, the machine's (online CPUs, memory bytes), with no labels: these are host series.
+        return build_families(self.specs, [("", ctx.proc.machine())])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ..exposition import Family
-from .base import Collector, MetricSpec, ScrapeContext, build_families
+from ..discovery.inventory import Container
+from ..model import MemoryStats
+from .base import Collector, MetricSpec, ScrapeContext
 
 SPECS = (
     MetricSpec("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed",
@@ -31,7 +30,7 @@ SPECS = (
 
 class MemoryCollector(Collector):
     name = "memory"
+    specs = SPECS
 
-    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        rows = ((ctx.labels(c), m) for c in ctx.containers if (m := ctx.reader.memory(c.path)) is not None)
-        return build_families(SPECS, rows)
+    def read(self, ctx: ScrapeContext, c: Container) -> MemoryStats | None:
+        return ctx.reader.memory(c.path)

@@ -9,12 +9,15 @@ the host's interfaces as cAdvisor does. Loopback is skipped, as cAdvisor does.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 
 from ..exposition import Family
 from ..model import NetDev
-from .base import Collector, ScrapeContext
+from .base import Collector, MetricSpec, ScrapeContext, build_families
 
-FIELDS = (
+SKIP_INTERFACES = frozenset({"lo"})
+# container_network_<name>_total, its help, the NetDev field it reads.
+COUNTERS = (
     ("receive_bytes", "Cumulative count of bytes received", "rx_bytes"),
     ("receive_packets", "Cumulative count of packets received", "rx_packets"),
     ("receive_errors", "Cumulative count of errors encountered while receiving", "rx_errors"),
@@ -24,27 +27,21 @@ FIELDS = (
     ("transmit_errors", "Cumulative count of errors encountered while transmitting", "tx_errors"),
     ("transmit_packets_dropped", "Cumulative count of packets dropped while transmitting", "tx_dropped"),
 )
-SKIP_INTERFACES = frozenset({"lo"})
+INTERFACE = (("interface", attrgetter("interface")),)
+SPECS = tuple(MetricSpec(f"container_network_{name}_total", help_, "counter", attrgetter(field), labels=INTERFACE)
+              for name, help_, field in COUNTERS)
 
 
 class NetworkCollector(Collector):
     name = "network"
+    specs = SPECS
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        families = [(Family(f"container_network_{n}_total", h, "counter"), attr) for n, h, attr in FIELDS]
         host_ns = ctx.proc.host_net_ns()
-        for c in ctx.containers:
-            devs = self._interfaces(ctx, c.path, host_ns)
-            if not devs:
-                continue
-            base = ctx.labels(c)
-            for dev in devs:
-                if dev.interface in SKIP_INTERFACES:
-                    continue
-                labels = f'interface="{dev.interface}",{base}'
-                for family, attr in families:
-                    family.add(labels, getattr(dev, attr))
-        return [f for f, _ in families]
+        rows = ((ctx.labels(c), dev) for c in ctx.containers
+                for dev in self._interfaces(ctx, c.path, host_ns) or ()
+                if dev.interface not in SKIP_INTERFACES)
+        return build_families(self.specs, rows)
 
     @staticmethod
     def _interfaces(ctx: ScrapeContext, path: str, host_ns: int | None) -> list[NetDev] | None:

@@ -6,31 +6,31 @@ cAdvisor's names: "waiting" is PSI's "some" (at least one task stalled), "stalle
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from ..cgroup.base import PSI_RESOURCES
 from ..exposition import Family
-from .base import Collector, ScrapeContext, us_to_s
+from ..model import Pressure
+from .base import Collector, MetricSpec, ScrapeContext, build_families, us_to_s
+
+
+def _stall_s(resource: str, field: str) -> Callable[[dict[str, Pressure]], float | None]:
+    return lambda psi: us_to_s(getattr(psi[resource], field)) if resource in psi else None
+
+
+SPECS = tuple(
+    MetricSpec(f"container_pressure_{resource}_{kind}_seconds_total",
+               f"Total time {who} in the container waited for {resource} (PSI).",
+               "counter", _stall_s(resource, field))
+    for resource in PSI_RESOURCES
+    for kind, who, field in (("waiting", "at least one task", "some_us"), ("stalled", "all non-idle tasks", "full_us"))
+)
 
 
 class PressureCollector(Collector):
     name = "pressure"
+    specs = SPECS
 
     def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        families: dict[tuple[str, str], Family] = {}
-        for resource in ("cpu", "memory", "io"):
-            for kind, who in (("waiting", "at least one task"), ("stalled", "all non-idle tasks")):
-                families[resource, kind] = Family(
-                    f"container_pressure_{resource}_{kind}_seconds_total",
-                    f"Total time {who} in the container waited for {resource} (PSI).",
-                    "counter")
-        for c in ctx.containers:
-            psi = ctx.reader.pressure(c.path)
-            if not psi:
-                continue
-            labels = ctx.labels(c)
-            for resource, p in psi.items():
-                if p.some_us is not None:
-                    families[resource, "waiting"].add(labels, us_to_s(p.some_us))
-                if p.full_us is not None:
-                    families[resource, "stalled"].add(labels, us_to_s(p.full_us))
-        return families.values()
+        rows = ((ctx.labels(c), psi) for c in ctx.containers if (psi := ctx.reader.pressure(c.path)))
+        return build_families(self.specs, rows)

@@ -7,11 +7,9 @@ it reports the kernel's sentinel or 0 for memory, which divides usage by nonsens
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ..exposition import Family
+from ..discovery.inventory import Container
 from ..model import Limits
-from .base import Collector, MetricSpec, ScrapeContext, build_families
+from .base import Collector, MetricSpec, ScrapeContext
 
 
 def _period(lim: Limits) -> int | None:
@@ -39,10 +37,8 @@ SPECS = (
 
 class SpecCollector(Collector):
     name = "spec"
+    specs = SPECS
 
-    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        rows = []
-        for c in ctx.containers:
-            start = c.started_at if c.started_at is not None else ctx.reader.created(c.path)
-            rows.append((ctx.labels(c), (ctx.reader.limits(c.path), start)))
-        return build_families(SPECS, rows)
+    def read(self, ctx: ScrapeContext, c: Container) -> tuple[Limits, float | None]:
+        start = c.started_at if c.started_at is not None else ctx.reader.created(c.path)
+        return ctx.reader.limits(c.path), start

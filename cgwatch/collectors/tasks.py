@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from ..exposition import Family
-from .base import Collector, MetricSpec, ScrapeContext, build_families
+from ..discovery.inventory import Container
+from .base import Collector, MetricSpec, ScrapeContext
 
 SPECS = (
     MetricSpec("container_processes", "Number of processes running inside the container.",
@@ -17,7 +15,7 @@ SPECS = (
 
 class TasksCollector(Collector):
     name = "tasks"
+    specs = SPECS
 
-    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
-        rows = ((ctx.labels(c), (len(ctx.procs(c.path)), ctx.reader.threads(c.path))) for c in ctx.containers)
-        return build_families(SPECS, rows)
+    def read(self, ctx: ScrapeContext, c: Container) -> tuple[int, int | None]:
+        return len(ctx.procs(c.path)), ctx.reader.threads(c.path)

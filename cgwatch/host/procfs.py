@@ -38,20 +38,22 @@ def parse_stat_cpus(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.startswith("cpu") and line[3:4].isdigit())
 
 
-def parse_stat_btime(text: str) -> int | None:
-    """/proc/stat "btime": boot time in seconds since the epoch."""
-    for line in text.splitlines():
-        if line.startswith("btime "):
-            return int(line.split()[1])
-    return None
-
-
 def parse_meminfo_total(text: str) -> int | None:
     """/proc/meminfo "MemTotal: N kB" -> bytes."""
     for line in text.splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return None
+
+
+def parse_partitions(text: str) -> dict[str, str]:
+    """/proc/partitions "major minor #blocks name" -> {"MAJ:MIN": "/dev/name"}."""
+    out = {}
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) == 4 and f[0].isdigit():
+            out[f"{f[0]}:{f[1]}"] = f"/dev/{f[3]}"
+    return out
 
 
 class ProcFS:
@@ -84,3 +86,8 @@ class ProcFS:
         meminfo = read_text(self.root / "meminfo")
         cpus = parse_stat_cpus(stat) if stat is not None else None
         return cpus, parse_meminfo_total(meminfo) if meminfo is not None else None
+
+    def partitions(self) -> dict[str, str]:
+        """Block device names by "MAJ:MIN"; empty when /proc/partitions is unreadable."""
+        text = read_text(self.root / "partitions")
+        return parse_partitions(text) if text is not None else {}

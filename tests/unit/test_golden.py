@@ -14,12 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cgwatch.cgroup import make_reader
 from cgwatch.collectors import enabled_collectors
-from cgwatch.discovery.inventory import DiscoveryOptions, scan
 from cgwatch.exporter import Exporter
-from cgwatch.host.layout import detect_layout
-from cgwatch.host.procfs import ProcFS
+from cgwatch.hostfs import Host
 from tests.conftest import FIXTURES, REPO
 
 GOLDEN = REPO / "tests" / "golden"
@@ -28,10 +25,8 @@ TREES = ["v1", "v2"]
 
 
 def exposition(tree: Path) -> str:
-    layout = detect_layout(tree / "cgroup")
-    reader = make_reader(layout)
-    exporter = Exporter(reader, ProcFS(tree / "proc"), lambda: scan(layout, DiscoveryOptions()),
-                        enabled_collectors(), max_age_s=0)
+    host = Host(tree / "cgroup", tree / "proc")
+    exporter = Exporter(host.reader, host.proc, host.scan, enabled_collectors(), max_age_s=0)
     text = exporter.collect_blocking().decode()
     keep = []
     skipping = False
