@@ -175,7 +175,7 @@ class Agent:
         }
 
     def _inspector(self):  # type: ignore[no-untyped-def]
-        from .inspect import ProcInspector
+        from .views.inspect import ProcInspector
         return ProcInspector(self.paths.proc, self.reader)
 
     async def inspect(self, ref: str) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class HostSource:
         from .cgroup import make_reader
         from .discovery.inventory import DiscoveryOptions
         from .host.layout import detect_layout
-        from .inspect import ProcInspector
+        from .views.inspect import ProcInspector
 
         self.layout = detect_layout(cgroup_root)
         self.reader = make_reader(self.layout)

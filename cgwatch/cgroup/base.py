@@ -20,8 +20,6 @@ class CgroupReader(ABC):
     cgroup that vanished mid-read: cAdvisor's ``GetStats`` contract, without the failed scrape.
     """
 
-    version: str
-
     @abstractmethod
     def exists(self, path: str) -> bool: ...
 

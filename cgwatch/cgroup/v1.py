@@ -92,8 +92,6 @@ def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | N
 
 
 class V1Reader(CgroupReader):
-    version = "v1"
-
     def __init__(self, layout: CgroupLayout):
         self._roots = {ctrl: str(root) for ctrl, root in layout.v1.items()}
         self._unified = str(layout.unified) if layout.unified is not None else None

@@ -63,8 +63,6 @@ def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],
 
 
 class V2Reader(CgroupReader):
-    version = "v2"
-
     def __init__(self, layout: CgroupLayout):
         assert layout.unified is not None
         self._root = str(layout.unified)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from cgwatch.inspect import parse_mountinfo, root_mount
+from cgwatch.host.procpid import parse_mountinfo, root_mount
 from tests.conftest import need
 from tests.support.cgroups import wait_for
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from cgwatch.discovery.inventory import Container
-from cgwatch.inspect import (IdRange, Mount, ProcessSample, ProcInspector, ProcStatus, Snapshot, compare_namespaces,
-                             cpu_percent_between, cpu_percent_since_start, is_identity_map, parse_cmdline,
-                             parse_id_map, parse_mountinfo, parse_overlay_options, parse_proc_stat,
-                             parse_proc_status, parse_uptime, pick_init, root_mount, rootfs_json, unescape_octal)
+from cgwatch.host.procpid import (IdRange, Mount, ProcStatus, is_identity_map, parse_cmdline, parse_id_map,
+                                  parse_mountinfo, parse_overlay_options, parse_proc_stat, parse_proc_status,
+                                  parse_uptime, root_mount, unescape_octal)
+from cgwatch.views.inspect import (ProcessSample, ProcInspector, Snapshot, compare_namespaces, cpu_percent_between,
+                                  cpu_percent_since_start, pick_init, rootfs_json)
 from tests.conftest import FIXTURES
 
 PROC = FIXTURES / "proc-inspect"

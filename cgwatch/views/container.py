@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .cgroup.base import CgroupReader
-from .discovery.inventory import Container
+from ..cgroup.base import CgroupReader
+from ..discovery.inventory import Container
 
 
 def container_json(c: Container, reader: CgroupReader) -> dict[str, Any]:
