@@ -1,37 +1,37 @@
-"""The agent: wires host paths, the cgroup reader, runtime adapters, inventory and exporter."""
+"""The agent: one host's parts wired together, each dependency pointing one way.
+
+    Host (readers, writer, walk) -> discovery (RecentScan, named by the runtime watcher)
+      -> Exporter (/metrics)            -> LimitService (API writes, audited by the Auditor)
+                                        <- Enforcer (desired state, drift, repair)
+
+Every part is a constructor argument with a default built from ``Settings``, so a test injects
+a vanishing scan, a failing writer or a wrapped runtime client instead of patching privates.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
-from .cgroup import make_reader
-from .cgroup.writer import make_writer
-from .collectors import enabled_collectors
+from .collectors import Collector, enabled_collectors
 from .config import Settings
-from .discovery.inventory import Container, DiscoveryOptions, RuntimeInfo, resolve, scan
+from .discovery.inventory import Container, DiscoveryOptions, RuntimeInfo, resolve
 from .discovery.recent import RecentScan
-from .exporter import Exporter
-from .host.layout import detect_layout
-from .host.paths import HostPaths
-from .host.procfs import ProcFS
-from .limits.service import LimitService
-from .looplag import LoopLagMonitor
-from .security.audit import AuditLog
-from .security.token import load_or_create_token
+from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
 from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
-from .views import container_json
+from .exporter import Exporter
+from .hostfs import Host
+from .limits.service import LimitService
 from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
+from .security.audit import Attempt, AuditLog, Auditor
+from .security.token import load_or_create_token
+from .views import container_json
 
 log = logging.getLogger("cgwatch.agent")
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc)
 
 
 def docker_info(c: DockerContainer) -> RuntimeInfo:
@@ -40,45 +40,42 @@ def docker_info(c: DockerContainer) -> RuntimeInfo:
 
 
 class Agent:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, host: Host | None = None, docker_client: DockerClient | None = None,
+                 collectors: list[Collector] | None = None):
         self.settings = settings
-        self.paths = HostPaths(proc=settings.proc_root, cgroup=settings.cgroup_root)
-        self.layout = detect_layout(self.paths.cgroup)
-        self.reader = make_reader(self.layout)
-        self.proc = ProcFS(self.paths.proc)
+        self.host = host if host is not None else Host(settings.cgroup_root, settings.proc_root)
         self.options = DiscoveryOptions(include_raw=settings.include_raw, ignore=settings.ignore_cgroups)
-        self.recent = RecentScan(lambda: scan(self.layout, self.options, self._lookup), self.reader.exists)
-        self.docker: DockerWatcher | None = None
-        self._docker_client: DockerClient | None = None
-        if settings.docker_host:
-            self._docker_client = DockerClient(settings.docker_host)
-            self.docker = DockerWatcher(self._docker_client, on_change=self._docker_changed)
-        self.exporter = Exporter(self.reader, self.proc, self.scan,
-                                 enabled_collectors(settings.disabled_collectors),
+        self.docker_client = docker_client
+        if self.docker_client is None and settings.docker_host:
+            self.docker_client = DockerClient(settings.docker_host)
+        self.docker = (DockerWatcher(self.docker_client, on_change=self._docker_changed)
+                       if self.docker_client is not None else None)
+        self.recent = RecentScan(lambda: self.host.scan(self.options, self._lookup), self.host.reader.exists)
+        self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
+                                 collectors if collectors is not None else enabled_collectors(settings.disabled_collectors),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist)
+        registry = self.exporter.registry
         self.token, self.token_path = load_or_create_token(settings.token_file, settings.state_dir)
-        cpus, _ = self.proc.machine()
-        self.limits = LimitService(scan=self.scan, reader=self.reader, writer=make_writer(self.layout),
-                                   docker=self._docker_client, audit=AuditLog(settings.state_dir / "audit.log"),
-                                   registry=self.exporter.registry, host_cpus=cpus or 1,
-                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.layout.is_v2)
-        self.enforcer = Enforcer(scan=self.scan, limits=self.limits,
-                                 store=DesiredStore(settings.state_dir / "desired.json"),
-                                 policy_path=settings.policy_file, registry=self.exporter.registry)
-        self.limits.on_change = self.enforcer.remember
-        self.limits.resolve_ref = self.recent.resolve
-        if self.docker is not None:
-            self.limits.refresh = self.docker.refresh
+        self.auditor = Auditor(AuditLog(settings.state_dir / "audit.log"), registry)
+        self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"))
+        cpus, _ = self.host.proc.machine()
+        self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
+                                   auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
+                                   refresher=self.docker, docker=self.docker_client,
+                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
+        self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
+                                 writer=self.host.writer, overrides=self.overrides,
+                                 policy_path=settings.policy_file, registry=registry)
         self._scheduler: Any = None
-        self.loop_lag = LoopLagMonitor(self.exporter.registry)
 
+    # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        log.info("starting", extra={"cgroup_mode": self.layout.mode.value, "cgroup_root": str(self.paths.cgroup),
-                                    "proc_root": str(self.paths.proc), "token_file": str(self.token_path)})
+        log.info("starting", extra={"cgroup_mode": self.host.layout.mode.value,
+                                    "cgroup_root": str(self.host.cgroup_root), "proc_root": str(self.host.proc_root),
+                                    "token_file": str(self.token_path)})
         if self.docker is not None:
             await self.docker.start()
         self._start_scheduler()
-        self.loop_lag.start()
 
     def _start_scheduler(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -87,16 +84,25 @@ class Agent:
         # coalesce + max_instances=1: a slow pass is never run twice at once nor queued up.
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         self._scheduler.add_job(self.enforcer.reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
-                                id="reconcile", next_run_time=_now(), **common)
+                                id="reconcile", next_run_time=datetime.now(timezone.utc), **common)
         self._scheduler.add_job(self.enforcer.reconcile_new, "interval", seconds=self.settings.birth_scan_interval_s,
                                 id="birth", **common)
         self._scheduler.start()
 
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self.docker is not None:
+            await self.docker.stop()
+        if self.docker_client is not None:
+            await self.docker_client.close()
+
+    # -- runtimes -----------------------------------------------------------------------------
     async def _docker_changed(self, container_id: str, container: DockerContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass.
         One Docker no longer lists (``None``) was removed: forget what the API asked for it."""
         if container is None:
-            if await asyncio.to_thread(self.enforcer.destroyed, container_id):
+            if await asyncio.to_thread(self.overrides.destroyed, container_id):
                 log.info("desired limits of a removed container forgotten", extra={"container": container_id})
             return
         if container.running:
@@ -104,40 +110,6 @@ class Agent:
                 await self.enforcer.reconcile_id(container_id, "docker-event")
             except CgwatchError as exc:
                 log.warning("birth reconcile failed", extra={"container": container_id, "error": exc.message})
-
-    def reload_policy(self) -> None:
-        self.enforcer.reload_policy(force=True)
-
-    async def policy(self) -> dict[str, Any]:
-        containers = await asyncio.to_thread(self.scan)
-        return {"policy": self.enforcer.policy.to_json(), "error": self.enforcer.policy_error,
-                "containers": self.enforcer.governing(containers)}
-
-    async def desired(self, ref: str) -> dict[str, Any]:
-        c = await self.limits.find(ref)
-        d = self.enforcer.desired_for(c)
-        record = self.enforcer.store.get(c.id)
-        return {"id": c.id, "name": c.display_name, "source": d.source if d else None,
-                "rule": d.rule.name if d and d.rule else None,
-                "limits": record["limits"] if record else (dict(d.rule.limits) if d and d.rule else None),
-                "keep_for_name": bool(record and record.get("keep_for_name"))}
-
-    async def release(self, ref: str, client: str) -> dict[str, Any]:
-        """Forget the API's desired state for a container: the policy (if any) governs again."""
-        c = await self.limits.find(ref)
-        removed = await asyncio.to_thread(self.enforcer.forget, c)
-        await self.limits.audit({"client": client, "ref": ref[:200], "mode": "release", "container_id": c.id,
-                                 "container_name": c.display_name, "result": "accepted" if removed else "noop"})
-        return {"id": c.id, "name": c.display_name, "released": removed}
-
-    async def stop(self) -> None:
-        await self.loop_lag.stop()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-        if self.docker is not None:
-            await self.docker.stop()
-        if self._docker_client is not None:
-            await self._docker_client.close()
 
     def _lookup(self, container_id: str) -> RuntimeInfo | None:
         if self.docker is None:
@@ -149,19 +121,47 @@ class Agent:
         """Every container on the host now. Blocking: call from a worker thread."""
         return self.recent.scan()
 
+    # -- enforcement --------------------------------------------------------------------------
+    def reload_policy(self) -> None:
+        self.enforcer.reload_policy(force=True)
+
+    async def policy(self) -> dict[str, Any]:
+        containers = await asyncio.to_thread(self.scan)
+        return {"policy": self.enforcer.policy.to_json(), "error": self.enforcer.policy_error,
+                "containers": self.enforcer.governing(containers)}
+
+    async def desired(self, ref: str) -> dict[str, Any]:
+        c = await self.limits.find(ref)
+        d = self.enforcer.desired_for(c)
+        record = self.overrides.store.get(c.id)
+        return {"id": c.id, "name": c.display_name, "source": d.source if d else None,
+                "rule": d.rule.name if d and d.rule else None,
+                "limits": record["limits"] if record else (dict(d.rule.limits) if d and d.rule else None),
+                "keep_for_name": bool(record and record.get("keep_for_name"))}
+
+    async def release(self, ref: str, attempt: Attempt) -> dict[str, Any]:
+        """Forget the API's desired state for a container: the policy (if any) governs again."""
+        c = await self.limits.find(ref)
+        removed = await asyncio.to_thread(self.overrides.forget, c)
+        await self.auditor.record({"client": attempt.client, "ref": ref[:200], "mode": "release", "container_id": c.id,
+                                   "container_name": c.display_name, "result": "accepted" if removed else "noop"},
+                                  attempt)
+        return {"id": c.id, "name": c.display_name, "released": removed}
+
+    # -- reads --------------------------------------------------------------------------------
     async def containers(self) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(lambda: [container_json(c, self.reader) for c in self.scan()])
+        return await asyncio.to_thread(lambda: [container_json(c, self.host.reader) for c in self.scan()])
 
     async def container(self, ref: str) -> dict[str, Any]:
         def find() -> dict[str, Any]:
             c = resolve(ref, self.scan())
-            return self._still_there(ref, c, container_json(c, self.reader))
+            return self._still_there(ref, c, container_json(c, self.host.reader))
         return await asyncio.to_thread(find)
 
     def _still_there(self, ref: str, c: Container, answer: dict[str, Any]) -> dict[str, Any]:
         """``answer`` about ``c``, unless the cgroup went while it was read (its files then read
         as absent: no usage, no limits), which is a 404, not a container without limits."""
-        if not self.reader.exists(c.path):
+        if not self.host.reader.exists(c.path):
             raise ContainerNotFound(f"{ref!r} was removed while it was read", ref=ref[:200])
         return answer
 
@@ -169,25 +169,22 @@ class Agent:
         stats = self.exporter.last_stats
         return {
             "status": "ok",
-            "cgroup_mode": self.layout.mode.value,
+            "cgroup_mode": self.host.layout.mode.value,
             "docker": None if self.docker is None else {"connected": self.docker.connected},
             "last_collection_seconds": None if stats is None else round(stats.duration_s, 6),
         }
-
-    def _inspector(self):  # type: ignore[no-untyped-def]
-        from .views.inspect import ProcInspector
-        return ProcInspector(self.paths.proc, self.reader)
 
     async def inspect(self, ref: str) -> dict[str, Any]:
         """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
         def find() -> dict[str, Any]:
             c = resolve(ref, self.scan())
-            return self._still_there(ref, c, {**container_json(c, self.reader), **self._inspector().details(c)})
+            details = {**container_json(c, self.host.reader), **self.host.inspector.details(c)}
+            return self._still_there(ref, c, details)
         return await asyncio.to_thread(find)
 
     async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
         """The container's processes; CPU % over ``interval_s`` (0: since each process started)."""
-        inspector = self._inspector()
+        inspector = self.host.inspector
         c = await asyncio.to_thread(lambda: resolve(ref, self.scan()))
         first = None
         if interval_s > 0:

@@ -1,4 +1,5 @@
-"""Domain errors. Raised anywhere below the API; mapped to HTTP in one middleware (server/errors.py)."""
+"""Domain errors. Raised anywhere below the API; they know nothing of HTTP: server/errors.py maps
+each to a status in one table."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import errno
 
 
 class CgwatchError(Exception):
-    """Base of every error a user may see; ``status`` is the HTTP status it maps to."""
+    """Base of every error a user may see; ``code`` is its stable name in error bodies.
 
-    status = 500
+    ``host_fault`` says who is at fault: False (the default) when the request was refused on its
+    merits (an audit line's "rejected"), True when the host could not do what was valid (its
+    "failed": a read-only cgroupfs, a full disk, an unexpected errno)."""
+
     code = "internal"
-    # Set once the refusal is in the audit log, so the HTTP layer does not record it twice.
-    audited = False
+    host_fault = False
 
     def __init__(self, message: str, **details: object):
         super().__init__(message)
@@ -23,31 +26,26 @@ class CgwatchError(Exception):
 
 
 class ContainerNotFound(CgwatchError):
-    status = 404
     code = "container_not_found"
 
 
 class AmbiguousRef(CgwatchError):
-    status = 409
     code = "ambiguous_ref"
 
 
 class InvalidRef(CgwatchError):
-    status = 400
     code = "invalid_ref"
 
 
 class InvalidRequest(CgwatchError):
     """The body is not a well-formed request (JSON syntax, duplicate keys, wrong shape)."""
 
-    status = 400
     code = "invalid_request"
 
 
 class InvalidLimit(CgwatchError):
     """A limit value breaks a rule (Docker's or the kernel's bounds); ``field`` and ``rule`` say which."""
 
-    status = 422
     code = "invalid_limit"
 
     def __init__(self, field: str, rule: str, message: str, **details: object):
@@ -59,30 +57,27 @@ class InvalidLimit(CgwatchError):
 class LimitConflict(CgwatchError):
     """The request is valid alone but conflicts with the container's state (e.g. memory below usage)."""
 
-    status = 409
     code = "limit_conflict"
 
 
 class KubernetesManaged(CgwatchError):
     """The kubelet owns this container's limits; its resize API is the right tool."""
 
-    status = 403
     code = "kubernetes_managed"
 
 
-_WRITE_ERRNO_STATUS = {errno.EBUSY: 409, errno.EINVAL: 422, errno.ENOENT: 404, errno.ENODEV: 404,
-                       errno.EROFS: 503, errno.EACCES: 503, errno.EPERM: 503}
+# The kernel's answers that judge the value or the container, not the host: EBUSY (memory below
+# usage on v1), EINVAL (a value the kernel will not take), ENOENT/ENODEV (the cgroup vanished).
+REQUEST_ERRNOS = frozenset({errno.EBUSY, errno.EINVAL, errno.ENOENT, errno.ENODEV})
 
 
 class CgroupWriteError(CgwatchError):
-    """The kernel refused a write. The status follows the errno: EBUSY is a conflict (memory
-    below usage on v1), EINVAL an invalid value, EROFS/EACCES/EPERM a host that cannot be
-    written (503), ENOENT a container that vanished (404)."""
+    """The kernel refused a write; ``errno`` says why (server/errors.py maps it to a status)."""
 
     code = "cgroup_write_failed"
 
     def __init__(self, file: str, value: str, errno_: int, strerror: str):
-        self.status = _WRITE_ERRNO_STATUS.get(errno_, 500)
+        self.host_fault = errno_ not in REQUEST_ERRNOS
         super().__init__(f"the kernel refused {value!r} for {file}: {strerror}", file=file, value=value,
                          errno=errno.errorcode.get(errno_, str(errno_)))
         self.errno = errno_
@@ -91,41 +86,41 @@ class CgroupWriteError(CgwatchError):
 class RuntimeRefused(CgwatchError):
     """The container runtime's API refused a change (its status and message are passed on)."""
 
-    status = 409
     code = "runtime_refused"
 
 
 class StateUnwritable(CgwatchError):
     """The state or audit files cannot be written (full disk, read-only): changes are refused."""
 
-    status = 503
+    host_fault = True
     code = "state_unwritable"
 
 
 class Unauthorized(CgwatchError):
-    status = 401
     code = "unauthorized"
 
 
 class ForbiddenHost(CgwatchError):
     """A loopback API reached under a foreign Host name: a DNS-rebinding page, not a local client."""
 
-    status = 403
     code = "host_not_allowed"
+
+
+class ClientCertificateNotAllowed(CgwatchError):
+    """A client certificate that names none of the web config's client_allowed_sans."""
+
+    code = "client_certificate_not_allowed"
 
 
 class ForbiddenOrigin(CgwatchError):
     """A browser request sent from another site's page."""
 
-    status = 403
     code = "origin_not_allowed"
 
 
 class PayloadTooLarge(CgwatchError):
-    status = 413
     code = "payload_too_large"
 
 
 class UnsupportedMediaType(CgwatchError):
-    status = 415
     code = "unsupported_media_type"

@@ -6,7 +6,7 @@ for limits (never -1 or the kernel's large sentinel values).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(slots=True)
@@ -101,12 +101,3 @@ class Tasks:
     threads: int | None = None
     pids_current: int | None = None
 
-
-@dataclass(slots=True)
-class Usage:
-    """A point-in-time reading of one cgroup's usage and limits (the JSON API's view)."""
-
-    cpu: CpuStats = field(default_factory=CpuStats)
-    memory: MemoryStats = field(default_factory=MemoryStats)
-    limits: Limits = field(default_factory=Limits)
-    tasks: Tasks = field(default_factory=Tasks)

@@ -1,9 +1,9 @@
 """Keep every container at its desired limits: at birth, on a timer, after drift.
 
-Desired limits come from, in order: an API override for the container (stored durably, keyed
-by container ID, or by name when the request asked to keep them for the name), then the first
-matching policy rule. The reconcile loop compares desired with what the kernel holds (the
-writer's plan: empty means no drift) and repairs through the same path as the API.
+Desired limits come from, in order: an API override for the container (desired.py), then the
+first matching policy rule. The reconcile loop compares desired with what the kernel holds (the
+writer's plan: empty means no drift) and repairs through the limit service, the API's own path.
+Enforcement calls the service; the service never calls back.
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
+from ..cgroup.base import CgroupReader
+from ..cgroup.writer import CgroupWriter
 from ..discovery.inventory import Container
 from ..errors import CgwatchError
-from ..limits.request import LimitRequest
-from ..limits.validate import HostFacts, resolve_target
+from ..limits.service import LimitService
 from ..model import Limits
-from .policy import Policy, PolicyError, Rule, load_policy_file
-from .store import DesiredStore
+from .desired import ApiOverrides, Desired
+from .policy import Policy, PolicyError, load_policy_file
 
 log = logging.getLogger("cgwatch.enforce")
 
@@ -37,31 +37,16 @@ DESIRED_RESOURCES = ("cpu_quota_us", "cpu_period_us", "cpu_shares", "memory_limi
                      "memory_reservation_bytes", "memory_swap_limit_bytes", "pids_max")
 
 
-class Desired:
-    """What one container should have, and who said so."""
-
-    __slots__ = ("source", "rule", "limits", "request")
-
-    def __init__(self, source: str, rule: Rule | None = None, limits: Limits | None = None,
-                 request: LimitRequest | None = None):
-        self.source = source      # "api" or "policy"
-        self.rule = rule
-        self.limits = limits      # complete target (API overrides)
-        self.request = request    # declared fields only (policy rules)
-
-    def target(self, current: Limits, host: HostFacts) -> Limits:
-        if self.limits is not None:
-            return self.limits
-        assert self.request is not None
-        return resolve_target(self.request, current, host)
-
-
 class Enforcer:
-    def __init__(self, *, scan: Callable[[], list[Container]], limits: Any, store: DesiredStore,
-                 policy_path: Path | None, registry: CollectorRegistry):
+    def __init__(self, *, scan: Callable[[], list[Container]], limits: LimitService, reader: CgroupReader,
+                 writer: CgroupWriter, overrides: ApiOverrides, policy_path: Path | None,
+                 registry: CollectorRegistry):
         self._scan = scan
-        self._limits = limits  # LimitService
-        self.store = store
+        self._limits = limits
+        self._reader = reader
+        self._writer = writer
+        self.overrides = overrides
+        self.store = overrides.store
         self.policy_path = policy_path
         self.policy = Policy()
         self.policy_error: str | None = None
@@ -103,7 +88,7 @@ class Enforcer:
 
     # -- desired state ----------------------------------------------------------------------
     def desired_for(self, c: Container) -> Desired | None:
-        record = self.store.get(c.id) or self._sticky_record(c)
+        record = self.overrides.record_for(c)
         if record is not None:
             return Desired("api", limits=Limits(**record["limits"]))
         rule = self.policy.rule_for(c)
@@ -111,39 +96,11 @@ class Enforcer:
             return Desired("policy", rule=rule, request=rule.request)
         return None
 
-    def _sticky_record(self, c: Container) -> dict[str, Any] | None:
-        if not c.name:
-            return None
-        for record in self.store.all().values():
-            if record.get("keep_for_name") and record.get("name") == c.name:
-                return record
-        return None
-
-    def remember(self, c: Container, target: Limits, keep_for_name: bool) -> None:
-        """Store an API change as the container's desired state (blocking: fsyncs)."""
-        self.store.put(c.id, {"name": c.name, "runtime": c.runtime, "limits": asdict(target),
-                              "keep_for_name": keep_for_name, "updated": time.time()})
-
-    def forget(self, c: Container) -> bool:
-        removed = self.store.remove(c.id)
-        for cid, record in self.store.all().items():
-            if record.get("keep_for_name") and record.get("name") == c.name:
-                removed = self.store.remove(cid) or removed
-        return removed
-
-    def destroyed(self, container_id: str) -> bool:
-        """The runtime removed the container for good: its API desired state goes with it,
-        unless it was asked to pass to a container re-created under the same name (blocking)."""
-        record = self.store.get(container_id)
-        if record is None or record.get("keep_for_name"):
-            return False
-        return self.store.remove(container_id)
-
     # -- reconcile --------------------------------------------------------------------------
     def _idle(self) -> bool:
         """Nothing to enforce: no policy rule and no stored desired state. Walking the hierarchy
         every second would then cost CPU for nothing (bench: ~10% of a core at 1000 cgroups)."""
-        return not self.policy.rules and not self.store.all()
+        return not self.policy.rules and self.overrides.empty()
 
     async def reconcile_all(self) -> int:
         """One pass over every container; returns the number repaired."""
@@ -192,7 +149,7 @@ class Enforcer:
             self._last_targets.pop(c.path, None)
             return 0
         try:
-            drift, target = await self._limits.drift(c, desired)
+            drift, target = await self._drift(c, desired)
         except CgwatchError as exc:
             log.warning("cannot evaluate desired limits", extra={"container": c.id, "error": exc.message})
             return 0
@@ -217,8 +174,15 @@ class Enforcer:
         desired = self.desired_for(c)
         if desired is None:
             return None
-        drift, target = await self._limits.drift(c, desired)
+        drift, target = await self._drift(c, desired)
         return target if drift else None
+
+    async def _drift(self, c: Container, desired: Desired) -> tuple[list[str], Limits]:
+        """What differs between ``desired`` and the kernel: (resources, target). No writes."""
+        current = await asyncio.to_thread(self._reader.limits, c.path)
+        target = desired.target(current, await self._limits.host_facts(c))
+        plan = await asyncio.to_thread(self._writer.plan, c.path, target, current)
+        return sorted({file.name.split(".", 1)[0] for file, _ in plan}), target
 
     def _forget_gone(self, present: set[str]) -> None:
         """Drop what is kept per cgroup for cgroups no longer on the host: their desired-limit

@@ -9,35 +9,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cgroup.base import CgroupReader
 from ..cgroup.writer import CgroupWriter
-from ..discovery.inventory import Container, resolve
-from ..errors import (CgwatchError, ContainerNotFound, KubernetesManaged, LimitConflict, PayloadTooLarge,
-                      RuntimeRefused, StateUnwritable, UnsupportedMediaType)
+from ..discovery.inventory import Container
+from ..errors import CgwatchError, ContainerNotFound, KubernetesManaged, LimitConflict, RuntimeRefused, StateUnwritable
 from ..model import Limits
-from ..security.audit import AuditLog
+from ..security.audit import Attempt, Auditor
 from .docker_plan import plan_update
 from .request import LimitRequest, Mode, format_cpuset, parse_limit_request
 from .validate import HostFacts, resolve_target
 
+if TYPE_CHECKING:
+    from ..runtimes.docker import DockerClient
+
 log = logging.getLogger("cgwatch.limits")
 
-# Limit bodies are a few fields; anything bigger is not a limit request.
-MAX_BODY_BYTES = 4096
-# The audit line must fit on disk before a change is made (a full disk refuses changes).
-AUDIT_HEADROOM_BYTES = 1 << 20
 # How long a forced memory decrease on v2 lets memory.high reclaim before memory.max is set.
 RECLAIM_WAIT_S = 1.0
+
+
+class Resolver(Protocol):
+    def resolve(self, ref: str) -> Container:
+        """The container ``ref`` names (blocking; raises ContainerNotFound, AmbiguousRef, InvalidRef)."""
+
+
+class Refresher(Protocol):
+    async def refresh(self, ref: str) -> object | None:
+        """Ask the runtime about ``ref`` now; None when it does not know it either."""
+
+
+class ChangeRecorder(Protocol):
+    def remember(self, c: Container, target: Limits, keep_for_name: bool) -> None:
+        """Keep an accepted change as the container's desired state (blocking; raises OSError)."""
 
 
 def limits_json(lim: Limits) -> dict[str, Any]:
@@ -45,40 +54,35 @@ def limits_json(lim: Limits) -> dict[str, Any]:
 
 
 class LimitService:
-    def __init__(self, *, scan: Callable[[], list[Container]], reader: CgroupReader, writer: CgroupWriter,
-                 docker: Any, audit: AuditLog, registry: CollectorRegistry, host_cpus: int,
-                 allow_kubernetes: bool = False, is_v2: bool = False):
-        self._scan = scan
+    """Changes one container's limits and reports what it did. What it needs from outside (finding
+    a ref, asking the runtime about a new one, keeping an accepted change) is passed in here."""
+
+    def __init__(self, *, resolver: Resolver, reader: CgroupReader, writer: CgroupWriter, auditor: Auditor,
+                 host_cpus: int, recorder: ChangeRecorder | None = None, refresher: Refresher | None = None,
+                 docker: DockerClient | None = None, allow_kubernetes: bool = False, is_v2: bool = False):
+        self._resolver = resolver
         self._reader = reader
         self._writer = writer
-        self._docker = docker  # a DockerClient, or None
-        self._audit = audit
+        self._auditor = auditor
         self._host_cpus = host_cpus
+        self._recorder = recorder
+        self._refresher = refresher
+        self._docker = docker
         self._allow_kubernetes = allow_kubernetes
         self._is_v2 = is_v2
         # One lock per cgroup being changed, alive only while a change holds or awaits it: a dict
         # would keep one for every cgroup ever written, long after the container is gone.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        # Called (in a worker thread) after a successful API change: stores the desired state.
-        # If it fails the change is rolled back, so the kernel never holds an unrecorded limit.
-        self.on_change: Callable[[Container, Limits, bool], None] | None = None
-        # Finds a ref (blocking). The agent gives a resolver that reuses a recent walk
-        # (discovery/recent.py): a walk per write cost 60 ms at 1000 cgroups (bench/LOAD.md).
-        self.resolve_ref: Callable[[str], Container] = lambda ref: resolve(ref, self._scan())
-        # Asks the runtime about a ref the inventory does not know (DockerWatcher.refresh).
-        self.refresh: Callable[[str], Awaitable[Any]] | None = None
-        self.updates = Counter("cgwatch_limit_updates", "Limit change attempts through the API, by result.",
-                               ["result"], registry=registry)
 
     async def find(self, ref: str) -> Container:
         try:
-            return await asyncio.to_thread(self.resolve_ref, ref)
+            return await asyncio.to_thread(self._resolver.resolve, ref)
         except ContainerNotFound:
             # A container started a moment ago may not be named yet (its event is still in
             # flight): ask the runtime once, then look again.
-            if self.refresh is None or await self.refresh(ref) is None:
+            if self._refresher is None or await self._refresher.refresh(ref) is None:
                 raise
-            return await asyncio.to_thread(lambda: resolve(ref, self._scan()))
+            return await asyncio.to_thread(self._resolver.resolve, ref)
 
     async def read(self, ref: str) -> dict[str, Any]:
         c = await self.find(ref)
@@ -88,38 +92,20 @@ class LimitService:
             raise ContainerNotFound(f"{ref!r} was removed while its limits were read", ref=ref[:200])
         return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "limits": limits_json(lim)}
 
-    async def change(self, ref: str, mode: Mode, body: bytes, content_type: str, client: str) -> dict[str, Any]:
+    async def change(self, ref: str, mode: Mode, body: bytes, attempt: Attempt) -> dict[str, Any]:
         """Parse, check and apply one write; every attempt, refused or not, ends as one audit line."""
-        entry: dict[str, Any] = {"client": client, "ref": ref[:200], "mode": mode.value}
+        entry: dict[str, Any] = {"client": attempt.client, "ref": ref[:200], "mode": mode.value}
         try:
-            request = parse_body(mode, body, content_type)
+            request = parse_limit_request(body, mode)
             entry.update(requested=_jsonable(request.fields), force=request.force)
             result = await self._change(ref, request, entry)
         except CgwatchError as exc:
-            entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
-            await self._record(entry)
-            exc.audited = True
+            entry.update(result=_outcome(exc), error=exc.to_json())
+            await self._auditor.record(entry, attempt)
             raise
         entry["result"] = "accepted"
-        await self._record(entry)
+        await self._auditor.record(entry, attempt)
         return result
-
-    async def audit(self, entry: dict[str, Any]) -> None:
-        """Record a write that is not a limit change (releasing a desired state)."""
-        await self._record(entry)
-
-    async def refuse(self, entry: dict[str, Any], error: dict[str, Any]) -> None:
-        """Audit a write refused before it reached the service (origin, token, route, body size)."""
-        entry.update(result="rejected", error=error)
-        await self._record(entry)
-
-    async def _record(self, entry: dict[str, Any]) -> None:
-        self.updates.labels(entry["result"]).inc()
-        try:
-            await asyncio.to_thread(self._audit.record, entry)
-        except OSError as exc:
-            log.error("audit write failed", extra={"error": str(exc), "entry": entry})
-            raise StateUnwritable(f"the audit log cannot be written: {exc.strerror}") from exc
 
     async def _change(self, ref: str, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
         # The whole ref, not the audit entry's copy (cut to 200 characters, it could name another container).
@@ -129,19 +115,19 @@ class LimitService:
             raise KubernetesManaged(
                 "this container belongs to a Kubernetes pod; the kubelet owns its limits (use the pod "
                 "resize API, or start cgwatch with --allow-kubernetes-writes)", pod_uid=c.pod_uid)
-        self._check_audit_space()
+        self._auditor.check_space()
         lock = self._locks.setdefault(c.path, asyncio.Lock())
         async with lock:
             before = await asyncio.to_thread(self._reader.limits, c.path)
             entry["before"] = limits_json(before)
-            host = await self._host(c)
+            host = await self.host_facts(c)
             target = resolve_target(request, before, host)
             if not request.force:
                 await asyncio.to_thread(self._refuse_below_usage, c, target, before)
             via, notes = await self._apply(c, target, before, host, request.force)
-            if self.on_change is not None:
+            if self._recorder is not None:
                 try:
-                    await asyncio.to_thread(self.on_change, c, target, request.keep_for_name)
+                    await asyncio.to_thread(self._recorder.remember, c, target, request.keep_for_name)
                 except OSError as exc:
                     await self._rollback(c, before)
                     raise StateUnwritable(f"the desired state cannot be saved ({exc.strerror}); "
@@ -152,16 +138,10 @@ class LimitService:
         return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "applied_via": via,
                 "previous": limits_json(before), "limits": limits_json(after), "notes": notes}
 
-    async def _host(self, c: Container) -> HostFacts:
+    async def host_facts(self, c: Container) -> HostFacts:
+        """What a target is validated against: the host's CPUs and those the cgroup may use."""
         allowed = await asyncio.to_thread(self._reader.allowed_cpus, c.path)
         return HostFacts(cpus=self._host_cpus, allowed_cpus=allowed or frozenset(range(self._host_cpus)))
-
-    async def drift(self, c: Container, desired: Any) -> tuple[list[str], Limits]:
-        """What differs between ``desired`` and the kernel: (resources, target). No writes."""
-        current = await asyncio.to_thread(self._reader.limits, c.path)
-        target = desired.target(current, await self._host(c))
-        plan = await asyncio.to_thread(self._writer.plan, c.path, target, current)
-        return sorted({file.name.split(".", 1)[0] for file, _ in plan}), target
 
     async def repair(self, c: Container, target: Limits, *, reason: str, source: str, rule: str | None,
                      recheck: Callable[[], Awaitable[Limits | None]] | None = None) -> bool:
@@ -175,7 +155,7 @@ class LimitService:
                                  "source": source, "rule": rule, "container_id": c.id,
                                  "container_name": c.display_name, "runtime": c.runtime}
         try:
-            self._check_audit_space()
+            self._auditor.check_space()
             async with self._locks.setdefault(c.path, asyncio.Lock()):
                 if recheck is not None:
                     target = await recheck()
@@ -184,16 +164,15 @@ class LimitService:
                 before = await asyncio.to_thread(self._reader.limits, c.path)
                 entry["before"] = limits_json(before)
                 await asyncio.to_thread(self._refuse_below_usage, c, target, before)
-                via, _ = await self._apply(c, target, before, await self._host(c), False)
+                via, _ = await self._apply(c, target, before, await self.host_facts(c), False)
                 after = await asyncio.to_thread(self._reader.limits, c.path)
         except CgwatchError as exc:
-            entry.update(result="rejected" if exc.status < 500 else "failed", error=exc.to_json())
-            await self._record(entry)
-            exc.audited = True
+            entry.update(result=_outcome(exc), error=exc.to_json())
+            await self._auditor.record(entry)
             raise
         entry.update(result="repaired", after=limits_json(after), applied_via=via)
         log.info("limits repaired", extra={"container": c.id, "reason": reason, "via": via})
-        await self._record(entry)
+        await self._auditor.record(entry)
         return True
 
     def _refuse_below_usage(self, c: Container, target: Limits, before: Limits) -> None:
@@ -213,15 +192,6 @@ class LimitService:
             f"working set); it would be OOM-killed. Send \"force\": true to do it anyway.",
             field="memory", rule="below_usage", usage_bytes=mem.usage_bytes,
             working_set_bytes=mem.working_set_bytes, requested_bytes=new)
-
-    def _check_audit_space(self) -> None:
-        try:
-            free = shutil.disk_usage(self._audit.path.parent).free
-        except OSError as exc:
-            raise StateUnwritable(f"the state directory is not usable: {exc.strerror}") from exc
-        if free < AUDIT_HEADROOM_BYTES or not os.access(self._audit.path.parent, os.W_OK):
-            raise StateUnwritable("the state directory is full or read-only; limit changes are refused "
-                                  "until the audit log can be written")
 
     async def _apply(self, c: Container, target: Limits, before: Limits, host: HostFacts,
                      force: bool) -> tuple[str, list[str]]:
@@ -287,14 +257,9 @@ class LimitService:
             log.error("rollback failed", extra={"container": c.id, "error": str(exc)})
 
 
-def parse_body(mode: Mode, body: bytes, content_type: str) -> LimitRequest:
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
-    if mode is not Mode.DELETE or body.strip():
-        if content_type != "application/json":
-            raise UnsupportedMediaType("send the limits as JSON with Content-Type: application/json",
-                                       content_type=content_type[:100])
-    return parse_limit_request(body, mode)
+def _outcome(exc: CgwatchError) -> str:
+    """An audit line's result: the request refused on its merits, or the host failed it."""
+    return "failed" if exc.host_fault else "rejected"
 
 
 def _jsonable(fields: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ behind the bearer token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
@@ -16,6 +16,7 @@ from . import handlers
 from .auth import auth_middleware
 from .errors import error_middleware
 from .keys import AGENT
+from .looplag import LoopLagMonitor
 from .origin import is_loopback_host as is_loopback, origin_middleware
 from .refusals import refusal_audit_middleware
 
@@ -52,9 +53,12 @@ API_ONLY_READ_ROUTES = [
 HTTP_LIMITS = {"max_line_size": 16384, "max_field_size": 16384}
 
 
-def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence = ()) -> web.Application:
+def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence = (),
+               owns_agent: bool = False) -> web.Application:
     """One listener's app: ``api=True`` adds the write routes and the token check.
-    ``extra_middlewares`` are the transport's checks (basic auth, client SANs; server/transport.py)."""
+    ``extra_middlewares`` are the transport's checks (basic auth, client SANs; server/transport.py).
+    ``owns_agent``: the app starts the agent when it starts and stops it at its cleanup (one of the
+    two listeners' apps does; tests that start the agent themselves leave it off)."""
     middlewares = [error_middleware]
     if api:
         # Outermost first: audit whatever is refused inside; refuse foreign pages before the token.
@@ -65,8 +69,25 @@ def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence =
         middlewares += extra_middlewares
     app = web.Application(middlewares=middlewares)
     app[AGENT] = agent
+    if owns_agent:
+        app.cleanup_ctx.append(agent_lifecycle(agent))
     app.add_routes(READ_ROUTES)
     if api:
         app.add_routes(WRITE_ROUTES)
         app.add_routes(API_ONLY_READ_ROUTES)
     return app
+
+
+def agent_lifecycle(agent: Agent) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The agent's start and stop as an aiohttp cleanup context, with the loop-lag monitor of the
+    event loop that serves it."""
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        lag = LoopLagMonitor(agent.exporter.registry)
+        await agent.start()
+        lag.start()
+        try:
+            yield
+        finally:
+            await lag.stop()
+            await agent.stop()
+    return lifecycle

@@ -23,6 +23,7 @@ import bcrypt
 from aiohttp import web
 
 from ..errors import Unauthorized
+from .errors import error_response
 
 # Liveness probes (kubelet, Docker HEALTHCHECK) carry no password; /healthz says only "ok" and how
 # the last collection went, nothing about containers.
@@ -80,7 +81,7 @@ class BasicAuth:
             error = Unauthorized("this needs HTTP basic auth: a user and password from the agent's "
                                  "web config file (basic_auth_users)")
             # Returned, not raised: the error middleware's JSON response cannot carry the challenge.
-            return web.json_response(error.to_json(), status=error.status, headers=CHALLENGE)
+            return error_response(error, headers=CHALLENGE)
         return basic_auth_middleware
 
     def close(self) -> None:

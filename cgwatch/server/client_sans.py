@@ -13,15 +13,10 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from ..errors import CgwatchError
+from ..errors import ClientCertificateNotAllowed
 
 # The peercert dict's SAN kinds that exporter-toolkit matches (DNS, IP, e-mail, URI).
 SAN_KINDS = frozenset({"DNS", "IP Address", "email", "URI"})
-
-
-class ClientCertificateNotAllowed(CgwatchError):
-    status = 403
-    code = "client_certificate_not_allowed"
 
 
 def canonical(value: str) -> str:

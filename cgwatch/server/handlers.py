@@ -6,13 +6,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from ..exposition import CONTENT_TYPE
 from ..limits.request import Mode
-from ..limits.service import MAX_BODY_BYTES
 from .body import accepts_gzip, send
 from .keys import AGENT
 from .openapi import OPENAPI
+from .refusals import attempt_of
+
+# Limit bodies are a few fields; anything bigger is not a limit request.
+MAX_BODY_BYTES = 4096
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -44,13 +47,23 @@ async def get_limits(request: web.Request) -> web.Response:
 
 async def change_limits(request: web.Request) -> web.Response:
     mode = Mode(request.method.lower())
+    body = await limits_body(request, mode)
+    result = await request.app[AGENT].limits.change(request.match_info["ref"], mode, body, attempt_of(request))
+    return web.json_response(result)
+
+
+async def limits_body(request: web.Request, mode: Mode) -> bytes:
+    """The request's body, if it can be a limits body: at most MAX_BODY_BYTES, declared JSON."""
     if (request.content_length or 0) > MAX_BODY_BYTES:  # refused before a byte of it is read
         raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
     # Read one byte past the cap so an oversized chunked body is refused, not truncated.
     body = await request.content.read(MAX_BODY_BYTES + 1)
-    result = await request.app[AGENT].limits.change(request.match_info["ref"], mode, body,
-                                                    request.content_type, request.remote or "")
-    return web.json_response(result)
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
+    if (mode is not Mode.DELETE or body.strip()) and request.content_type != "application/json":
+        raise UnsupportedMediaType("send the limits as JSON with Content-Type: application/json",
+                                   content_type=request.content_type[:100])
+    return body
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -66,10 +79,10 @@ async def get_desired(request: web.Request) -> web.Response:
 
 
 async def release_desired(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[AGENT].release(request.match_info["ref"], request.remote or ""))
+    return web.json_response(await request.app[AGENT].release(request.match_info["ref"], attempt_of(request)))
 
 
-# --- processes, inspect and the web page (cgwatch/inspect.py, cgwatch/web/) ---
+# --- processes, inspect and the web page (cgwatch/views/inspect.py, cgwatch/web/) ---
 
 # CPU % of the process list is measured over this interval unless ?interval= says otherwise.
 PROCESSES_INTERVAL_S = 0.5

@@ -21,12 +21,14 @@ log = logging.getLogger("cgwatch.server")
 async def serve(settings: Settings) -> int:
     transport = load_transport(settings)  # refuses a remote API without TLS before anything starts
     agent = Agent(settings)
-    await agent.start()
     runners, servers = [], []
     try:
-        for role, (host, port) in (("metrics", settings.listen), ("api", settings.api_listen)):
+        # The API's app owns the agent (started at its setup, stopped at its cleanup): it is set
+        # up first and cleaned up last, so the agent runs whenever either listener does.
+        for role, (host, port) in (("api", settings.api_listen), ("metrics", settings.listen)):
             ctx = transport.tls(role)
-            app = create_app(agent, api=role == "api", extra_middlewares=transport.middlewares(role))
+            app = create_app(agent, api=role == "api", extra_middlewares=transport.middlewares(role),
+                             owns_agent=role == "api")
             transport.add_headers(app)
             runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access"), **HTTP_LIMITS)
             await runner.setup()
@@ -54,5 +56,4 @@ async def serve(settings: Settings) -> int:
             server.close()
         for runner in reversed(runners):
             await runner.cleanup()
-        await agent.stop()
         transport.close()

@@ -15,8 +15,10 @@ async def make_agent(tmp_path):
     """Start agents with test settings plus overrides; all are stopped at the end."""
     agents: list[Agent] = []
 
-    async def make(**overrides) -> Agent:
-        a = Agent(agent_settings(tmp_path, **overrides))
+    async def make(*, host=None, docker_client=None, **overrides) -> Agent:
+        """``host`` and ``docker_client`` replace the agent's parts (a reader or writer that fails
+        on cue, a runtime client that races); the rest are Settings fields."""
+        a = Agent(agent_settings(tmp_path, **overrides), host=host, docker_client=docker_client)
         await a.start()
         agents.append(a)
         return a

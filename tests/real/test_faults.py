@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from cgwatch.hostfs import Host
+from cgwatch.runtimes.docker import DockerClient
 from cgwatch.server.app import create_app
 from tests.conftest import need
 from tests.support.agent import samples, value
@@ -57,20 +59,31 @@ async def patch(api, ref: str, body: dict):
 
 # --- a cgroup that vanishes between discovery and read ------------------------------------------
 
-async def test_a_cgroup_removed_after_the_scan_is_no_data_not_a_failed_scrape(sandbox, agent, client):
+class ScanThenRemove(Host):
+    """The host, with ``remove()`` run right after each walk: the inventory still lists the cgroup,
+    and every collector then reads a cgroup that no longer exists."""
+
+    remove = None
+
+    def scan(self, *args):
+        found = super().scan(*args)
+        if self.remove is not None:
+            self.remove(found)
+        return found
+
+
+async def test_a_cgroup_removed_after_the_scan_is_no_data_not_a_failed_scrape(sandbox, make_agent, aiohttp_client):
     keep = sandbox.create(f"docker/{new_id()}")
     sandbox.sleeper(keep)
     gone = sandbox.create(f"docker/{new_id()}")
-    real_scan = agent.exporter._scan
+    host = ScanThenRemove()
+    agent = await make_agent(host=host)
+    client = await aiohttp_client(create_app(agent))
 
-    def scan_then_remove():
-        # The inventory still lists `gone`; every collector then reads a cgroup that no longer exists.
-        found = real_scan()
+    def remove(found):
         assert gone in {c.path for c in found}
         sandbox.remove(gone)
-        return found
-
-    agent.exporter._scan = scan_then_remove
+    host.remove = remove
     resp = await client.get("/metrics")
     text = await resp.text()
     assert resp.status == 200
@@ -133,10 +146,13 @@ class VanishBeforeWrite:
 
 
 async def test_a_cgroup_removed_between_validation_and_write_is_404_audited_and_nothing_written(
-        sandbox, agent, api):
+        sandbox, make_agent, api_client):
     cid = new_id()
     cg = sandbox.create(f"docker/{cid}")
-    agent.limits._writer = VanishBeforeWrite(agent.limits._writer, lambda: sandbox.remove(cg))
+    host = Host()
+    host.writer = VanishBeforeWrite(host.writer, lambda: sandbox.remove(cg))
+    agent = await make_agent(host=host)
+    api = await api_client(agent)
     resp = await patch(api, cid, {"cpus": 0.5, "pids_limit": 20})
     body = await resp.json()
     assert resp.status == 404, body
@@ -169,14 +185,17 @@ class VanishOnRead:
 
 
 @pytest.mark.parametrize("path, method", [("/limits", "limits"), ("", "cpu")])
-async def test_a_cgroup_removed_while_it_is_read_is_404_not_unlimited(sandbox, agent, api, path, method):
+async def test_a_cgroup_removed_while_it_is_read_is_404_not_unlimited(sandbox, make_agent, api_client, path,
+                                                                       method):
     """Its files then read as absent, which must not pass for "no limits" or "no usage"."""
     cid = new_id()
     cg = sandbox.create(f"docker/{cid}")
     sandbox.write(cg, "pids.max", "50")
+    host = Host()
+    spy = host.reader = VanishOnRead(host.reader, method, None)
+    api = await api_client(await make_agent(host=host))
     assert (await api.get(f"/api/v1/containers/{cid}{path}")).status == 200
-    spy = VanishOnRead(agent.reader, method, lambda: sandbox.remove(cg))
-    agent.limits._reader = agent.reader = spy
+    spy._vanish = lambda: sandbox.remove(cg)
     resp = await api.get(f"/api/v1/containers/{cid}{path}")
     assert resp.status == 404, await resp.text()
     assert (await resp.json())["error"] == "container_not_found"
@@ -438,11 +457,11 @@ class RemovedBeforeUpdate:
 
 
 @pytest.mark.docker
-async def test_a_docker_container_removed_before_the_update_is_404_and_audited(docker_containers, docker_agent,
+async def test_a_docker_container_removed_before_the_update_is_404_and_audited(docker_containers, make_agent,
                                                                               api_client):
+    docker_agent = await make_agent(docker_host=DOCKER, docker_client=RemovedBeforeUpdate(DockerClient(DOCKER)))
     api = await api_client(docker_agent)
     cid, name = await asyncio.to_thread(docker_containers.run)
-    docker_agent.limits._docker = RemovedBeforeUpdate(docker_agent.limits._docker)
     resp = await patch(api, name, {"cpus": 0.5})
     body = await resp.json()
     assert resp.status == 404, body
