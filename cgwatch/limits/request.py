@@ -22,24 +22,14 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import InvalidLimit, InvalidRequest
+from .fields import LIMIT_FIELDS, MAX_BYTES, MAX_CPUS, MIN_CPUS, NANO, Kind, LimitField
+from .fields import QUOTA_US  # noqa: F401  (validate.py's import, from before the table)
 
-FIELDS = ("cpus", "cpu_period_us", "cpu_quota_us", "cpu_shares", "cpuset_cpus", "memory",
-          "memory_reservation", "memory_swap", "pids_limit")
+# The limit fields, in the table's order (fields.py declares them).
+FIELDS = tuple(field.name for field in LIMIT_FIELDS)
 # Flags say how to apply a request, not what the limits are.
 FLAGS = ("force", "keep_for_name")
 
-NANO = 10 ** 9
-# Docker: "Range of CPUs is from 0.01 to N" (daemon_unix.go); 0.01 is 1000 us per 100000 us period.
-MIN_CPUS = Decimal("0.01")
-MAX_CPUS = Decimal(2 ** 63 - 1) / NANO     # Docker's NanoCpus is an int64 (exact: 19 digits)
-PERIOD_US = (1000, 1_000_000)              # Documentation/scheduler/sched-bwc.rst: 1 ms .. 1 s
-QUOTA_US = (1000, 2 ** 44 - 1)             # sched-bwc.rst: >= 1 ms; kernel/sched/core.c max_cfs_runtime
-SHARES = (2, 262144)                       # kernel/sched/sched.h MIN_SHARES .. MAX_SHARES
-PIDS = (1, 4 * 1024 * 1024)                # include/linux/threads.h PID_MAX_LIMIT
-MIN_MEMORY = 6 * 1024 * 1024               # Docker's linuxMinMemory, for memory and memory_reservation
-# mm/page_counter.c clamps bytes to PAGE_COUNTER_MAX (LONG_MAX / PAGE_SIZE pages): at or above this
-# (with 64 KiB pages) a limit silently reads back as "max". Refuse instead of surprising.
-MAX_BYTES = 2 ** 63 - 2 ** 16
 # Beyond any machine cgwatch serves (validate.py checks the real CPUs); the cap keeps a range like
 # "0-9223372036854775807" from building a huge set.
 MAX_CPU_ID = 4095
@@ -197,21 +187,19 @@ def _size(text: str, field: str) -> int:
     return int(Decimal(m[1]) * _UNITS[m[2].lower()])
 
 
-def _memory_limit(value: Any, field: str) -> int | None:
-    """memory and memory_reservation: Docker refuses either below 6 MiB (daemon_unix.go)."""
-    if value is None:
-        return None
-    n = parse_memory(value, field)
-    if n < MIN_MEMORY:
-        raise InvalidLimit(field, "min", f"{field} must be at least 6 MiB ({MIN_MEMORY} bytes), as in Docker")
-    return n
+def _bytes(lo: int, *, minus_one_unlimited: bool = False) -> Parser:
+    """A size of at least ``lo`` bytes; null resets it (and -1 or "-1" too, where Docker says
+    "unlimited", as for --memory-swap). Docker refuses memory and memory_reservation below 6 MiB
+    (daemon_unix.go)."""
 
-
-def _memory_swap(value: Any, field: str) -> int | None:
-    """memory plus swap; Docker's -1 (or "-1") means unlimited swap."""
-    if value is None or value == "-1" or (type(value) is int and value == -1):
-        return None
-    return parse_memory(value, field)
+    def parse(value: Any, field: str) -> int | None:
+        if value is None or (minus_one_unlimited and (value == "-1" or (type(value) is int and value == -1))):
+            return None
+        n = parse_memory(value, field)
+        if n < lo:
+            raise InvalidLimit(field, "min", f"{field} must be at least {lo >> 20} MiB ({lo} bytes), as in Docker")
+        return n
+    return parse
 
 
 def _bounded(lo: int, hi: int, *, minus_one_unlimited: bool = False) -> Parser:
@@ -299,14 +287,21 @@ def _names(names: list[str]) -> str:
     return ", ".join(_show(name) for name in names[:10]) + (" ..." if len(names) > 10 else "")
 
 
-_PARSERS: dict[str, Parser] = {
-    "cpus": lambda value, field: None if value is None else parse_cpus(value, field),
-    "cpu_period_us": _bounded(*PERIOD_US),
-    "cpu_quota_us": _bounded(*QUOTA_US, minus_one_unlimited=True),
-    "cpu_shares": _bounded(*SHARES),
-    "cpuset_cpus": _cpuset_field,
-    "memory": _memory_limit,
-    "memory_reservation": _memory_limit,
-    "memory_swap": _memory_swap,
-    "pids_limit": _bounded(*PIDS, minus_one_unlimited=True),
-}
+def _cpus_field(value: Any, field: str) -> Decimal | None:
+    return None if value is None else parse_cpus(value, field)
+
+
+def _parser(field: LimitField) -> Parser:
+    """A row of the table as a parser: its kind, held to its bounds."""
+    if field.kind is Kind.CPUS:       # bounds: MIN_CPUS and MAX_CPUS, in parse_cpus
+        return _cpus_field
+    if field.kind is Kind.CPU_LIST:
+        return _cpuset_field
+    assert field.bounds is not None, field.name
+    lo, hi = (int(bound) for bound in field.bounds)
+    if field.kind is Kind.BYTES:      # hi: below MAX_BYTES, in parse_memory
+        return _bytes(lo, minus_one_unlimited=field.minus_one_unlimited)
+    return _bounded(lo, hi, minus_one_unlimited=field.minus_one_unlimited)
+
+
+_PARSERS: dict[str, Parser] = {field.name: _parser(field) for field in LIMIT_FIELDS}

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .. import __version__
+from ..limits.fields import LIMIT_FIELDS, Kind, LimitField
 
-_BYTES = {"oneOf": [{"type": "integer", "minimum": 0},
-                    {"type": "string", "pattern": r"^\d+(\.\d+)?\s?[kKmMgGtTpP]?[iI]?[bB]?$"}]}
+_SIZE_STRING = {"type": "string", "pattern": r"^\d+(\.\d+)?\s?[kKmMgGtTpP]?[iI]?[bB]?$"}
+_MINUS_ONE = {"type": "integer", "enum": [-1]}
+# The JSON a kind of value takes: its bounded number (if any) first, then the other spellings.
+_NUMBER_TYPE = {Kind.CPUS: "number", Kind.INTEGER: "integer", Kind.BYTES: "integer"}
+_OTHER_SPELLINGS = {Kind.CPUS: [{"type": "string"}], Kind.INTEGER: [], Kind.BYTES: [_SIZE_STRING],
+                    Kind.CPU_LIST: [{"type": "string"}]}
 
 
-def _nullable(schema: dict, description: str) -> dict:
-    return {**schema, "nullable": True, "description": description}
+def _json_number(n: Decimal | int) -> int | float:
+    return int(n) if n == int(n) else float(n)
 
 
-LIMIT_FIELDS = {
-    "cpus": _nullable({"oneOf": [{"type": "number", "minimum": 0.01}, {"type": "string"}]},
-                      "CPUs, as docker --cpus (0.5 = half a CPU). Not with cpu_period_us/cpu_quota_us."),
-    "cpu_period_us": _nullable({"type": "integer", "minimum": 1000, "maximum": 1000000}, "CFS period, us."),
-    "cpu_quota_us": _nullable({"type": "integer", "minimum": -1}, "CFS quota per period, us (>= 1000; -1 none)."),
-    "cpu_shares": _nullable({"type": "integer", "minimum": 2, "maximum": 262144}, "Relative weight (v2: cpu.weight)."),
-    "cpuset_cpus": _nullable({"type": "string", "example": "0-1,3"}, "CPUs the container may run on."),
-    "memory": _nullable(_BYTES, "Memory limit: bytes or 100m, 1g, 512k (binary multiples); at least 6 MiB."),
-    "memory_reservation": _nullable(_BYTES, "Soft limit (v1 soft_limit_in_bytes, v2 memory.low)."),
-    "memory_swap": _nullable({"oneOf": [_BYTES, {"type": "integer", "enum": [-1]}]},
-                             "Memory plus swap, as docker --memory-swap; -1 unlimited."),
-    "pids_limit": _nullable({"type": "integer", "minimum": -1, "maximum": 4194304}, "Max tasks; -1 unlimited."),
-}
+def _limit_schema(field: LimitField) -> dict:
+    """One LimitRequest property, from its row in limits/fields.py; rows the web page's form shows
+    carry ``x-cgwatch-form``, which cgwatch/web/app.js builds the form's inputs from."""
+    choices = list(_OTHER_SPELLINGS[field.kind])
+    if field.kind in _NUMBER_TYPE:
+        bounds = {} if field.bounds is None else {"minimum": _json_number(field.bounds[0]),
+                                                 "maximum": _json_number(field.bounds[1])}
+        choices.insert(0, {"type": _NUMBER_TYPE[field.kind], **bounds})
+    if field.minus_one_unlimited:
+        choices.append(_MINUS_ONE)
+    schema = choices[0] if len(choices) == 1 else {"oneOf": choices}
+    if field.example is not None:
+        schema = {**schema, "example": field.example}
+    schema = {**schema, "nullable": True, "description": field.description}
+    if field.form is not None:
+        form = field.form
+        schema["x-cgwatch-form"] = {"id": form.id, "label": form.label, "example": form.example,
+                                    "current": form.current, "inputmode": form.inputmode, "unit": field.unit,
+                                    # "int": digits go as a JSON number; "text": as typed (the API parses it)
+                                    "kind": "int" if field.kind is Kind.INTEGER else "text"}
+    return schema
+
+
+LIMIT_PROPERTIES = {field.name: _limit_schema(field) for field in LIMIT_FIELDS}
 
 LIMITS_READ = {
     "type": "object",
@@ -99,7 +117,7 @@ OPENAPI = {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
             "LimitRequest": {"type": "object", "additionalProperties": False,
-                             "properties": {**LIMIT_FIELDS, "force": {
+                             "properties": {**LIMIT_PROPERTIES, "force": {
                                  "type": "boolean", "description": "Allow memory below current usage."}}},
             "Limits": LIMITS_READ,
             "LimitChange": {"type": "object", "properties": {

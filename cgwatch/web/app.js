@@ -22,6 +22,7 @@ const state = {
   rows: new Map(),       // cgroup -> <tr>
   latest: new Map(),     // cgroup -> {c, cpu, throttled}
   selected: null,        // cgroup of the container in the detail panel
+  limitFields: null,     // the limits form's fields, from openapi.json: [{name, id, label, kind, ...}]
 };
 
 class Unauthorized extends Error {}
@@ -265,13 +266,36 @@ function update(containers, now) {
 // ---------------------------------------------------------------------------------------------
 // The detail panel and the limits form
 
+// The form's inputs are the LimitRequest properties the API's own description marks with
+// x-cgwatch-form (cgwatch/limits/fields.py declares them once, for the API, the CLI and this page).
+function buildLimitForm(openapi) {
+  const properties = get(openapi, "components", "schemas", "LimitRequest", "properties") || {};
+  const fields = [];
+  for (const [name, schema] of Object.entries(properties)) {
+    const form = schema["x-cgwatch-form"];
+    if (!form) continue;
+    const label = Object.assign(document.createElement("label"), { htmlFor: form.id, textContent: form.label });
+    const input = Object.assign(document.createElement("input"), { id: form.id, placeholder: "e.g. " + form.example,
+                                                                   spellcheck: false });
+    if (form.inputmode) input.inputMode = form.inputmode;
+    $("limit-submit").before(label, input);
+    fields.push({ name, ...form });
+  }
+  state.limitFields = fields;
+}
+
+function limitText(v, unit) {
+  if (v === null) return "unlimited";
+  return unit === "bytes" ? humanBytes(v) : String(v);
+}
+
 function select(cgroup) {
   const changed = state.selected !== cgroup;
   state.selected = cgroup;
   if (changed) {
     const e = state.latest.get(cgroup);
     $("limit-ref").value = e ? e.c.id : "";
-    for (const id of ["limit-cpus", "limit-memory", "limit-pids"]) $(id).value = "";
+    for (const f of state.limitFields || []) $(f.id).value = "";
     $("limit-result").textContent = "";
     $("limit-result").className = "";
   }
@@ -293,9 +317,7 @@ function renderDetail() {
   $("detail-name").textContent = shortName(c.name);
   $("detail-meta").textContent = c.runtime + " · " + c.id + " · cgroup " + c.cgroup +
     (c.image ? " · image " + c.image : "") + " · now: " + limitsText(c.limits);
-  $("limit-cpus").placeholder = c.limits.cpus === null ? "unlimited" : String(c.limits.cpus);
-  $("limit-memory").placeholder = c.limits.memory_limit_bytes === null ? "unlimited" : humanBytes(c.limits.memory_limit_bytes);
-  $("limit-pids").placeholder = c.limits.pids_max === null ? "unlimited" : String(c.limits.pids_max);
+  for (const f of state.limitFields || []) $(f.id).placeholder = limitText(c.limits[f.current], f.unit);
   const h = state.history.get(c.cgroup) || [];
   drawChart($("detail-cpu"), h, cpuChartOpts(c, true));
   drawChart($("detail-mem"), h, memChartOpts(c, true));
@@ -314,10 +336,10 @@ async function submitLimits(event) {
   const result = $("limit-result");
   const ref = $("limit-ref").value;
   const body = {};
-  const fields = [["cpus", "limit-cpus", "text"], ["memory", "limit-memory", "text"], ["pids_limit", "limit-pids", "int"]];
-  for (const [field, id, kind] of fields) {
-    const v = fieldValue(id, kind);
-    if (v !== undefined) body[field] = v;
+  const fields = state.limitFields || [];
+  for (const f of fields) {
+    const v = fieldValue(f.id, f.kind);
+    if (v !== undefined) body[f.name] = v;
   }
   if (!ref || Object.keys(body).length === 0) {
     result.textContent = "Give at least one limit.";
@@ -332,7 +354,7 @@ async function submitLimits(event) {
     result.textContent = "Applied (" + reply.applied_via + "): " + limitsText(reply.limits) +
       (reply.notes && reply.notes.length ? ". " + reply.notes.join(" ") : "");
     result.className = "ok";
-    for (const [, id] of fields) $(id).value = "";
+    for (const f of fields) $(f.id).value = "";
     refreshNow();
   } catch (e) {
     if (e instanceof Unauthorized) { logout(e.message); return; }
@@ -354,6 +376,7 @@ function setStatus(text, bad) {
 async function poll() {
   state.timer = null;
   try {
+    if (state.limitFields === null) buildLimitForm(await api("GET", "/api/v1/openapi.json"));
     const data = await api("GET", "/api/v1/containers");
     update(data.containers, performance.now());
     setStatus("updated " + new Date().toLocaleTimeString());

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cgwatch.topview import (Reading, cpu_percent, fit, frame_json, human_bytes, printable, rows_between, select,
-                             short_name, sort_rows, table_lines, throttled_percent)
+from cgwatch.cli.topview import (Reading, cpu_percent, fit, frame_json, human_bytes, printable, rows_between, select,
+                                 short_name, sort_rows, table_lines, throttled_percent)
 
 ID_A = "a" * 64
 ID_B = "b" * 64
@@ -16,7 +16,7 @@ def container(cgroup: str, *, cid: str = "", name: str = "", runtime: str = "doc
               working_set: int | None = 10 << 20, usage_bytes: int | None = 12 << 20, oom_kills: int | None = 0,
               pids: int | None = 1, threads: int | None = 1, quota: int | None = None, period: int = 100000,
               memory_limit: int | None = None, pids_max: int | None = None) -> dict:
-    """The shape GET /api/v1/containers returns for one container (cgwatch/views.py)."""
+    """The shape GET /api/v1/containers returns for one container (cgwatch/views/container.py)."""
     return {
         "id": cid or cgroup, "name": name or cid or cgroup, "runtime": runtime, "cgroup": cgroup,
         "started_at": started_at,

@@ -1,4 +1,4 @@
-"""The ``cgwatch`` command. The only place that knows the host's default paths."""
+"""``cgwatch serve`` (the agent) and ``cgwatch check-policy`` (its policy file, offline)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from . import log as logsetup
-from .collectors import ALL as ALL_COLLECTORS
-from .config import Settings, parse_hostport
-from .commands import add_client_commands
-from .commands_view import add_view_commands
-from .host.layout import LayoutError
+from .. import log as logsetup
+from ..collectors import ALL as ALL_COLLECTORS
+from ..config import (DEFAULT_API_LISTEN, DEFAULT_CGROUP_ROOT, DEFAULT_DOCKER_HOST, DEFAULT_LISTEN, DEFAULT_PROC_ROOT,
+                      DEFAULT_STATE_DIR, Settings, parse_hostport)
+from ..host.layout import LayoutError
 
 log = logging.getLogger("cgwatch")
 
@@ -26,25 +24,24 @@ def _hostport(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cgwatch", description="Per-host container resource agent: "
-                                     "cAdvisor-compatible Prometheus metrics for every cgroup.")
-    parser.add_argument("--version", action="version", version=f"cgwatch {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _text(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
 
+
+def add_serve_commands(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the agent", description="Run the agent: serve /metrics and the API.")
-    serve.add_argument("--listen", type=_hostport, default=("0.0.0.0", 9338), metavar="HOST:PORT",
-                       help="address for /metrics, /healthz and read-only GETs (default 0.0.0.0:9338)")
-    serve.add_argument("--api-listen", type=_hostport, default=("127.0.0.1", 9339), metavar="HOST:PORT",
-                       help="address for the whole API (default 127.0.0.1:9339)")
-    serve.add_argument("--state-dir", type=Path, default=Path("/var/lib/cgwatch"),
-                       help="where the agent keeps its state (default /var/lib/cgwatch)")
-    serve.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"),
-                       help="cgroup filesystem mount point (default /sys/fs/cgroup)")
-    serve.add_argument("--proc-root", type=Path, default=Path("/proc"),
-                       help="proc filesystem mount point (default /proc)")
-    serve.add_argument("--docker-host", default="unix:///var/run/docker.sock", metavar="URL",
-                       help="Docker Engine API (default unix:///var/run/docker.sock; '' disables)")
+    serve.add_argument("--listen", type=_hostport, default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                       help=f"address for /metrics, /healthz and read-only GETs (default {_text(DEFAULT_LISTEN)})")
+    serve.add_argument("--api-listen", type=_hostport, default=DEFAULT_API_LISTEN, metavar="HOST:PORT",
+                       help=f"address for the whole API (default {_text(DEFAULT_API_LISTEN)})")
+    serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help=f"where the agent keeps its state (default {DEFAULT_STATE_DIR})")
+    serve.add_argument("--cgroup-root", type=Path, default=DEFAULT_CGROUP_ROOT,
+                       help=f"cgroup filesystem mount point (default {DEFAULT_CGROUP_ROOT})")
+    serve.add_argument("--proc-root", type=Path, default=DEFAULT_PROC_ROOT,
+                       help=f"proc filesystem mount point (default {DEFAULT_PROC_ROOT})")
+    serve.add_argument("--docker-host", default=DEFAULT_DOCKER_HOST, metavar="URL",
+                       help=f"Docker Engine API (default {DEFAULT_DOCKER_HOST}; '' disables)")
     serve.add_argument("--no-raw-cgroups", dest="include_raw", action="store_false",
                        help="skip cgroups that belong to no known runtime (the root '/' stays)")
     serve.add_argument("--ignore-cgroup", action="append", default=[], metavar="GLOB",
@@ -84,10 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_check_policy)
 
-    add_client_commands(sub)
-    add_view_commands(sub)
-    return parser
-
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(listen=args.listen, api_listen=args.api_listen, state_dir=args.state_dir,
@@ -110,15 +103,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     settings = settings_from(args)
     if settings.web_config_file is not None:
-        from .server.transport import check_web_config
-        from .server.webconfig import WebConfigError
+        from ..server.transport import check_web_config
+        from ..server.webconfig import WebConfigError
         try:
             check_web_config(settings)
         except WebConfigError as exc:
             print(f"cgwatch serve: --web-config-file {exc}", file=sys.stderr)
             return 2
     logsetup.setup(settings.log_level)
-    from .server.run import serve  # imports aiohttp; keep `cgwatch --help` fast
+    from ..server.run import serve  # imports aiohttp; keep `cgwatch --help` fast
     try:
         return asyncio.run(serve(settings))
     except LayoutError as exc:
@@ -133,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_policy(args: argparse.Namespace) -> int:
-    from .enforce.policy import PolicyError, load_policy_file
+    from ..enforce.policy import PolicyError, load_policy_file
 
     try:
         policy = load_policy_file(args.file)
@@ -144,12 +137,3 @@ def cmd_check_policy(args: argparse.Namespace) -> int:
         print(f"{args.file}:{rule.line}: rule {rule.name!r}: {dict(rule.limits)}")
     print(f"{args.file}: ok, {len(policy.rules)} rule(s)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

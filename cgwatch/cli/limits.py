@@ -1,44 +1,27 @@
-"""CLI commands for humans on the host: ``cgwatch set``, ``limits`` and ``reset``, through the API."""
+"""``cgwatch set``, ``limits`` and ``reset``: a container's limits, through the agent's API.
+
+``set``'s flags are the rows of the limit fields' table (cgwatch/limits/fields.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from .client import DEFAULT_API, ApiClient, ApiError, read_token
-
-# CLI flag -> API field, and how the flag's text becomes JSON ("unlimited" clears the field).
-SET_FLAGS = (
-    ("--cpus", "cpus", str, "CPUs, as docker --cpus (0.5)"),
-    ("--cpu-period", "cpu_period_us", int, "CFS period in us (1000..1000000)"),
-    ("--cpu-quota", "cpu_quota_us", int, "CFS quota in us per period (>= 1000)"),
-    ("--cpu-shares", "cpu_shares", int, "relative CPU weight (2..262144)"),
-    ("--cpuset-cpus", "cpuset_cpus", str, "CPUs allowed, e.g. 0-1,3"),
-    ("--memory", "memory", str, "memory limit: bytes or 100m, 1g, 512k"),
-    ("--memory-reservation", "memory_reservation", str, "soft memory limit"),
-    ("--memory-swap", "memory_swap", str, "memory plus swap; -1 unlimited"),
-    ("--pids-limit", "pids_limit", int, "max tasks; -1 unlimited"),
-)
+from ..limits.fields import LIMIT_FIELDS
+from .client import ApiError, add_api_options, client_from
 
 
-def add_api_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api", default=DEFAULT_API, metavar="URL", help=f"the agent's API (default {DEFAULT_API})")
-    p.add_argument("--token-file", type=Path, help="bearer token file (default <state-dir>/token)")
-    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/cgwatch"),
-                   help="the agent's state directory, for its token (default /var/lib/cgwatch)")
-
-
-def add_client_commands(sub: argparse._SubParsersAction) -> None:
+def add_limit_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("set", help="change a container's limits",
                        description="Change a container's limits through the agent's API (PATCH: only the "
                        "given limits change). A value of 'unlimited' removes that limit.",
                        epilog="example: cgwatch set web --cpus 0.5 --memory 100m")
     s.add_argument("ref", help="container ID, unique ID prefix, or name")
-    for flag, field, _, text in SET_FLAGS:
-        s.add_argument(flag, dest=field, metavar="VALUE", help=text)
+    for field in LIMIT_FIELDS:
+        s.add_argument(field.flag, dest=field.name, metavar="VALUE", help=field.help)
     s.add_argument("--force", action="store_true", help="allow memory below what the container uses now")
     s.add_argument("--keep-for-name", action="store_true",
                    help="also give these limits to a container recreated under the same name")
@@ -58,23 +41,20 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_reset)
 
 
-def client_from(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(args.api, read_token(args.token_file, args.state_dir))
-
-
 def set_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The PATCH body of ``cgwatch set``: each flag's text as the API takes it ("unlimited" clears it)."""
     body: dict[str, Any] = {}
-    for flag, field, kind, _ in SET_FLAGS:
-        raw = getattr(args, field)
+    for field in LIMIT_FIELDS:
+        raw = getattr(args, field.name)
         if raw is None:
             continue
         if raw == "unlimited":
-            body[field] = None
+            body[field.name] = None
             continue
         try:
-            body[field] = kind(raw)
+            body[field.name] = field.cli_type(raw)
         except ValueError:
-            raise SystemExit(f"cgwatch set: {flag} takes a whole number, not {raw!r}") from None
+            raise SystemExit(f"cgwatch set: {field.flag} takes a whole number, not {raw!r}") from None
     if not body:
         raise SystemExit("cgwatch set: give at least one limit, e.g. --cpus 0.5 or --memory 100m")
     if args.force:

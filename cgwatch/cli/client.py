@@ -1,7 +1,9 @@
-"""A small synchronous client of the agent's API, for the CLI (standard library only)."""
+"""A small synchronous client of the agent's API for the CLI (standard library only), and the
+options that say where the agent is and which token it takes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import ssl
 import urllib.error
@@ -9,7 +11,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-DEFAULT_API = "http://127.0.0.1:9339"
+from ..config import DEFAULT_API_URL, DEFAULT_STATE_DIR
+
+DEFAULT_TIMEOUT_S = 30.0
 
 
 class ApiError(Exception):
@@ -28,7 +32,7 @@ def read_token(token_file: Path | None, state_dir: Path) -> str | None:
 
 
 class ApiClient:
-    def __init__(self, base: str = DEFAULT_API, token: str | None = None, timeout: float = 30.0,
+    def __init__(self, base: str = DEFAULT_API_URL, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                  cafile: str | None = None):
         self.base = base.rstrip("/")
         self.token = token
@@ -54,3 +58,15 @@ class ApiClient:
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
+
+
+def add_api_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", default=DEFAULT_API_URL, metavar="URL", help=f"the agent's API (default {DEFAULT_API_URL})")
+    p.add_argument("--token-file", type=Path, help="bearer token file (default <state-dir>/token)")
+    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                   help=f"the agent's state directory, for its token (default {DEFAULT_STATE_DIR})")
+
+
+def client_from(args: argparse.Namespace, timeout: float = DEFAULT_TIMEOUT_S) -> ApiClient:
+    """The client the options of add_api_options describe."""
+    return ApiClient(args.api, read_token(args.token_file, args.state_dir), timeout=timeout)

@@ -13,12 +13,16 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import ApiClient, ApiError, read_token
-from .commands import add_api_options
+from ..config import DEFAULT_CGROUP_ROOT, DEFAULT_PROC_ROOT
+from .client import ApiClient, ApiError, add_api_options, client_from
 from .topview import (SORT_KEYS, Reading, Row, frame_json, human_bytes, printable, rows_between, select, sort_rows,
                       table_lines)
+
+if TYPE_CHECKING:
+    from ..discovery.inventory import Container, DiscoveryOptions
+    from ..hostfs import Host
 
 # How long to wait for the agent before deciding that none is there and reading the host.
 PROBE_TIMEOUT_S = 5.0
@@ -46,60 +50,53 @@ class ApiSource:
 class HostSource:
     """The host read directly: the agent's readers without the agent (no Docker names)."""
 
-    def __init__(self, cgroup_root: Path, proc_root: Path, ignore: tuple[str, ...], why: str):
-        from .cgroup import make_reader
-        from .discovery.inventory import DiscoveryOptions
-        from .host.layout import detect_layout
-        from .views.inspect import ProcInspector
-
-        self.layout = detect_layout(cgroup_root)
-        self.reader = make_reader(self.layout)
-        self.options = DiscoveryOptions(ignore=ignore)
-        self.inspector = ProcInspector(proc_root, self.reader)
-        self.label = f"host cgroupfs {cgroup_root} and {proc_root} ({why})"
-
-    def _scan(self):  # type: ignore[no-untyped-def]
-        from .discovery.inventory import scan
-        return scan(self.layout, self.options)
+    def __init__(self, host: Host, options: DiscoveryOptions, why: str):
+        self.host = host
+        self.options = options
+        self.label = f"host cgroupfs {host.cgroup_root} and {host.proc_root} ({why})"
 
     def containers(self) -> list[dict[str, Any]]:
-        from .views import container_json
-        return [container_json(c, self.reader) for c in self._scan()]
+        from ..views import container_json
+        return [container_json(c, self.host.reader) for c in self.host.scan(self.options)]
 
-    def _find(self, ref: str):  # type: ignore[no-untyped-def]
-        from .discovery.inventory import resolve
-        from .errors import CgwatchError
+    def _find(self, ref: str) -> Container:
+        from ..discovery.inventory import resolve
+        from ..errors import CgwatchError
         try:
-            return resolve(ref, self._scan())
+            return resolve(ref, self.host.scan(self.options))
         except CgwatchError as exc:
             raise NoData(exc.message) from None
 
     def inspect(self, ref: str) -> dict[str, Any]:
-        from .views import container_json
+        from ..views import container_json
         c = self._find(ref)
-        return {**container_json(c, self.reader), **self.inspector.details(c)}
+        return {**container_json(c, self.host.reader), **self.host.inspector.details(c)}
 
     def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
         c = self._find(ref)
+        inspector = self.host.inspector
         first = None
         if interval_s > 0:
-            first = self.inspector.snapshot(c)
+            first = inspector.snapshot(c)
             time.sleep(interval_s)
-        return self.inspector.report(c, first, self.inspector.snapshot(c))
+        return inspector.report(c, first, inspector.snapshot(c))
 
 
 def open_source(args: argparse.Namespace) -> tuple[ApiSource | HostSource, Reading | None]:
     """The agent's API if one answers at --api (with its first reading), else the host."""
-    client = ApiClient(args.api, read_token(args.token_file, args.state_dir), timeout=PROBE_TIMEOUT_S)
-    api = ApiSource(client)
+    api = ApiSource(client_from(args, timeout=PROBE_TIMEOUT_S))
     try:
         return api, read(api)
     except ApiError as exc:
         hint = " (give --token-file, or --state-dir of the agent)" if exc.status == 401 else ""
         raise NoData(f"the agent at {args.api} answered HTTP {exc.status}: {exc}{hint}") from None
     except OSError as exc:
+        from ..discovery.inventory import DiscoveryOptions  # the host's readers: only when needed
+        from ..hostfs import Host
+
         why = f"no agent answered at {args.api}: {getattr(exc, 'reason', exc)}"
-        return HostSource(args.cgroup_root, args.proc_root, tuple(args.ignore_cgroup), why), None
+        options = DiscoveryOptions(ignore=tuple(args.ignore_cgroup))
+        return HostSource(Host(args.cgroup_root, args.proc_root), options, why), None
 
 
 def read(source: ApiSource | HostSource) -> Reading:
@@ -119,10 +116,10 @@ def _rows(args: argparse.Namespace, before: Reading | None, after: Reading, sort
 
 def add_source_options(p: argparse.ArgumentParser) -> None:
     add_api_options(p)
-    p.add_argument("--cgroup-root", type=Path, default=Path("/sys/fs/cgroup"),
-                   help="without an agent: cgroup filesystem mount point (default /sys/fs/cgroup)")
-    p.add_argument("--proc-root", type=Path, default=Path("/proc"),
-                   help="without an agent: proc filesystem mount point (default /proc)")
+    p.add_argument("--cgroup-root", type=Path, default=DEFAULT_CGROUP_ROOT,
+                   help=f"without an agent: cgroup filesystem mount point (default {DEFAULT_CGROUP_ROOT})")
+    p.add_argument("--proc-root", type=Path, default=DEFAULT_PROC_ROOT,
+                   help=f"without an agent: proc filesystem mount point (default {DEFAULT_PROC_ROOT})")
     p.add_argument("--ignore-cgroup", action="append", default=[], metavar="GLOB",
                    help="without an agent: skip cgroups whose path matches GLOB (repeatable)")
 
