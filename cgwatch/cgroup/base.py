@@ -6,8 +6,9 @@ import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from ..host.cgroupfs import parse_pressure
 from ..host.fsread import is_absent, read_text
-from ..host.parse import parse_int, parse_nested_keyed
+from ..host.parse import parse_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 
 PSI_RESOURCES = ("cpu", "memory", "io")
@@ -91,17 +92,6 @@ def dir_ctime(path: str) -> float | None:
         if is_absent(exc):
             return None
         raise
-
-
-def parse_pressure(text: str) -> Pressure:
-    """A PSI file (Documentation/accounting/psi.rst): "some ... total=<us>" and "full ... total=<us>"."""
-    lines = parse_nested_keyed(text)
-
-    def total(kind: str) -> int | None:
-        value = lines.get(kind, {}).get("total")
-        return int(value) if value is not None else None
-
-    return Pressure(some_us=total("some"), full_us=total("full"))
 
 
 def read_pressure_dir(directory: str) -> dict[str, Pressure]:

@@ -10,64 +10,13 @@ from __future__ import annotations
 
 import os
 
+from ..host.cgroupfs import parse_blkio_throttle, parse_cfs_quota, parse_cpuacct_stat, parse_v1_limit
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
 from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
                    read_pressure_dir)
-
-# The kernel reports "no limit" as PAGE_COUNTER_MAX in bytes: LONG_MAX rounded down to a page
-# (9223372036854771712 with 4 KiB pages, ...710272 with 64 KiB). Anything this large is unlimited.
-V1_UNLIMITED_FLOOR = 0x7FFF_FFFF_FFFF_0000
-
-# USER_HZ: the unit of cpuacct.stat (Documentation/admin-guide/cgroup-v1/cpuacct.rst).
-USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def parse_v1_limit(text: str) -> int | None:
-    """memory.*limit_in_bytes: bytes, or None for the unlimited sentinel (or -1)."""
-    value = parse_int(text)
-    return None if value < 0 or value >= V1_UNLIMITED_FLOOR else value
-
-
-def parse_cfs_quota(text: str) -> int | None:
-    """cpu.cfs_quota_us: -1 means no quota (Documentation/scheduler/sched-bwc.rst)."""
-    value = parse_int(text)
-    return None if value < 0 else value
-
-
-def parse_cpuacct_stat(text: str, user_hz: int = USER_HZ) -> tuple[int | None, int | None]:
-    """cpuacct.stat "user <ticks>" / "system <ticks>" -> (user_ns, system_ns)."""
-    fields = parse_flat_keyed(text)
-    scale = 1_000_000_000 // user_hz
-
-    def ns(key: str) -> int | None:
-        return fields[key] * scale if key in fields else None
-
-    return ns("user"), ns("system")
-
-
-def parse_blkio_throttle(bytes_text: str, ops_text: str | None) -> list[IoDevice]:
-    """blkio.throttle.io_service_bytes / io_serviced: "MAJ:MIN Read|Write|... N", then "Total N"."""
-    devices: dict[tuple[int, int], IoDevice] = {}
-
-    def feed(text: str, read_attr: str, write_attr: str) -> None:
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) != 3 or ":" not in fields[0]:
-                continue
-            major, minor = (int(x) for x in fields[0].split(":", 1))
-            dev = devices.setdefault((major, minor), IoDevice(major, minor))
-            if fields[1] == "Read":
-                setattr(dev, read_attr, int(fields[2]))
-            elif fields[1] == "Write":
-                setattr(dev, write_attr, int(fields[2]))
-
-    feed(bytes_text, "read_bytes", "write_bytes")
-    if ops_text:
-        feed(ops_text, "reads", "writes")
-    return sorted(devices.values(), key=lambda d: (d.major, d.minor))
 
 
 def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | None) -> MemoryStats:

@@ -9,46 +9,13 @@ from __future__ import annotations
 
 import os
 
+from ..host.cgroupfs import parse_cpu_max, parse_cpu_stat, parse_io_stat
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_max_int, parse_nested_keyed
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)
-
-
-def parse_cpu_max(text: str) -> tuple[int | None, int]:
-    """cpu.max "$MAX $PERIOD": quota (None for "max") and period, both in microseconds."""
-    fields = text.split()
-    if len(fields) != 2:
-        raise ValueError(f"cpu.max: expected '$MAX $PERIOD', got {text.strip()!r}")
-    quota = None if fields[0] == "max" else int(fields[0])
-    return quota, int(fields[1])
-
-
-def parse_cpu_stat(text: str) -> CpuStats:
-    """cpu.stat: usage_usec, user_usec, system_usec and, with the cpu controller, throttling."""
-    f = parse_flat_keyed(text)
-
-    def ns(key: str) -> int | None:
-        return f[key] * 1000 if key in f else None
-
-    return CpuStats(usage_ns=ns("usage_usec"), user_ns=ns("user_usec"), system_ns=ns("system_usec"),
-                    periods=f.get("nr_periods"), throttled_periods=f.get("nr_throttled"),
-                    throttled_ns=ns("throttled_usec"))
-
-
-def parse_io_stat(text: str) -> list[IoDevice]:
-    """io.stat: "MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=.."."""
-    out = []
-    for key, fields in parse_nested_keyed(text).items():
-        major, _, minor = key.partition(":")
-        if not minor:
-            continue
-        out.append(IoDevice(int(major), int(minor),
-                            read_bytes=int(fields.get("rbytes", 0)), write_bytes=int(fields.get("wbytes", 0)),
-                            reads=int(fields.get("rios", 0)), writes=int(fields.get("wios", 0))))
-    return sorted(out, key=lambda d: (d.major, d.minor))
 
 
 def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],

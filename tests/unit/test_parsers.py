@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cgwatch.cgroup.base import parse_pressure, shares_from_weight
-from cgwatch.cgroup.v1 import (parse_blkio_throttle, parse_cfs_quota, parse_cpuacct_stat, parse_v1_limit,
-                               memory_from_v1)
-from cgwatch.cgroup.v2 import parse_cpu_max, parse_cpu_stat, parse_io_stat, memory_from_v2
+from cgwatch.cgroup.base import shares_from_weight
+from cgwatch.cgroup.v1 import memory_from_v1
+from cgwatch.cgroup.v2 import memory_from_v2
+from cgwatch.host.cgroupfs import (parse_blkio_throttle, parse_cfs_quota, parse_cpu_max, parse_cpu_stat,
+                                   parse_cpuacct_stat, parse_io_stat, parse_pressure, parse_v1_limit)
 from cgwatch.host.parse import ParseError, parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
 from cgwatch.host.procfs import (parse_meminfo_total, parse_net_dev, parse_ns_link, parse_partitions,
                                   parse_stat_cpus)
