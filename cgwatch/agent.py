@@ -28,6 +28,7 @@ from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
 from .security.audit import Attempt, AuditLog, Auditor
+from .security.statedir import check_state_dir
 from .security.token import load_or_create_token
 from .views import container_json
 
@@ -55,8 +56,11 @@ class Agent:
                                  collectors if collectors is not None else enabled_collectors(settings.disabled_collectors),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist)
         registry = self.exporter.registry
+        check_state_dir(settings.state_dir, settings.token_file)  # before anything in it is trusted
         self.token, self.token_path = load_or_create_token(settings.token_file, settings.state_dir)
-        self.auditor = Auditor(AuditLog(settings.state_dir / "audit.log"), registry)
+        audit_log = AuditLog(settings.state_dir / "audit.log", settings.audit_max_bytes, settings.audit_keep,
+                             secret=self.token)
+        self.auditor = Auditor(audit_log, registry, refusal_window_s=settings.audit_refusal_window_s)
         self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"))
         cpus, _ = self.host.proc.machine()
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
@@ -96,6 +100,7 @@ class Agent:
             await self.docker.stop()
         if self.docker_client is not None:
             await self.docker_client.close()
+        await self.auditor.close()  # the counts of coalesced refusals still open
 
     # -- runtimes -----------------------------------------------------------------------------
     async def _docker_changed(self, container_id: str, container: DockerContainer | None) -> None:

@@ -24,6 +24,12 @@ def _hostport(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def _text(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}"
 
@@ -73,6 +79,13 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        help="how often every container is checked for drift from its desired limits (default 30)")
     serve.add_argument("--birth-scan-interval", type=float, default=1.0, metavar="SECONDS",
                        help="how often new cgroups are looked for (Docker containers are seen by event; default 1)")
+    serve.add_argument("--audit-max-bytes", type=_positive_int, default=10 << 20, metavar="BYTES",
+                       help="rotate <state-dir>/audit.log to audit.log.1 once it reaches this size (default 10 MiB)")
+    serve.add_argument("--audit-keep", type=_positive_int, default=5, metavar="N",
+                       help="rotated audit logs kept, audit.log.1 (newest) to audit.log.N (default 5)")
+    serve.add_argument("--audit-refusal-window", type=float, default=10.0, metavar="SECONDS",
+                       help="repeats of an unauthenticated write refusal (same client, cause, method and path) "
+                       "within this window are written as one line with a count, after the first 10 (default 10)")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-policy", help="validate a policy file offline",
@@ -94,7 +107,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     tls_key=args.tls_key, web_config_file=args.web_config_file,
                     insecure_remote_writes=args.insecure_remote_writes,
                     policy_file=args.policy, reconcile_interval_s=args.reconcile_interval,
-                    birth_scan_interval_s=args.birth_scan_interval)
+                    birth_scan_interval_s=args.birth_scan_interval, audit_max_bytes=args.audit_max_bytes,
+                    audit_keep=args.audit_keep, audit_refusal_window_s=args.audit_refusal_window)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -117,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except LayoutError as exc:
         log.error("no cgroup filesystem", extra={"error": str(exc)})
         return 2
-    except ValueError as exc:  # UnsafeListen, an empty token file, a bad policy file
+    except ValueError as exc:  # UnsafeListen, UnsafeStateDir, an empty token file, a bad policy file
         log.error("refusing to start", extra={"error": str(exc)})
         return 2
     except OSError as exc:

@@ -57,3 +57,9 @@ class Settings:
     policy_file: Path | None = None
     reconcile_interval_s: float = 30.0
     birth_scan_interval_s: float = 1.0
+    # audit.log is rotated past this size to audit.log.1 .. audit.log.<audit_keep> (logrotate's scheme).
+    audit_max_bytes: int = 10 << 20
+    audit_keep: int = 5
+    # Repeated refusals of unauthenticated writes (same client, cause, method, path) within this
+    # many seconds are written as one line with a count, after the first few.
+    audit_refusal_window_s: float = 10.0

@@ -16,38 +16,18 @@ put, and the document is one record a line joined from those: re-encoding 1000 r
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
+
+# atomic_write_bytes: a random O_EXCL|O_NOFOLLOW temp name, fsync, rename, fsync the directory.
+from ..security.statedir import atomic_write_bytes, read_checked
 
 FORMAT_VERSION = 1
 
 
 class StateCorrupt(RuntimeError):
     """The state file exists but is not a document this version can read."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class DesiredStore:
@@ -63,7 +43,7 @@ class DesiredStore:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            raw = self.path.read_bytes()
+            raw = read_checked(self.path)  # never through a symlink, never blocking on a FIFO
         except FileNotFoundError:
             return {}
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 from pathlib import Path
+
+from .statedir import atomic_write_bytes, read_checked
 
 log = logging.getLogger("cgwatch.token")
 
@@ -14,30 +15,27 @@ TOKEN_BYTES = 32
 
 
 def load_or_create_token(token_file: Path | None, state_dir: Path) -> tuple[str, Path]:
-    """The token and where it lives. A given file must exist and hold a non-empty token."""
+    """The token and where it lives. A given file must exist and hold a non-empty token.
+
+    Either file is read only if it is the agent's own, regular and private (statedir.check_file):
+    a token someone else chose, or could read, must not authorise writes.
+    """
     if token_file is not None:
-        token = token_file.read_text().strip()
+        token = read_checked(token_file, secret=True).decode().strip()
         if not token:
             raise ValueError(f"token file {token_file} is empty")
         return token, token_file
     path = state_dir / "token"
     try:
-        token = path.read_text().strip()
+        token = read_checked(path, secret=True).decode().strip()
         if token:
             return token, path
     except FileNotFoundError:
         pass
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    # O_EXCL|0600 from the start: the token is never readable by others, not even for a moment.
-    tmp = path.with_name(f".token.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (token + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    # A 0600 temp file from the first byte: the token is never readable by others, not even for a moment.
+    atomic_write_bytes(path, (token + "\n").encode())
     log.info("generated API token", extra={"token_file": str(path)})
     return token, path
 

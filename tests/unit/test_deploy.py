@@ -253,7 +253,8 @@ def test_the_image_builds_runs_and_turns_healthy(tmp_path):
             "run", "-d", "--pid", "host", "-p", "127.0.0.1::9338", "--health-interval", "1s",
             "--cap-drop", "ALL", "--cap-add", "SYS_PTRACE", "--read-only", "--tmpfs", "/tmp",
             "-v", "/proc:/host/proc:ro", "-v", "/sys/fs/cgroup:/host/sys/fs/cgroup:ro",
-            "--mount", "type=tmpfs,destination=/var/lib/cgwatch",
+            # 0700: the agent refuses a state directory others can write (a tmpfs is 1777 by default).
+            "--mount", "type=tmpfs,destination=/var/lib/cgwatch,tmpfs-mode=0700",
             image, "--docker-host=", "--ignore-cgroup=/process_api*", "--ignore-cgroup=/cgwatch-bench-*",
         ).stdout.strip()
         deadline = time.monotonic() + 60
