@@ -11,7 +11,9 @@ a vanishing scan, a failing writer or a wrapped runtime client instead of patchi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,7 +25,7 @@ from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
 from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
-from .exporter import Exporter
+from .exporter import Collection, Exporter
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
@@ -38,6 +40,11 @@ log = logging.getLogger("cgwatch.agent")
 def docker_info(c: DockerContainer) -> RuntimeInfo:
     return RuntimeInfo(runtime="docker", name=c.name, image=c.image, labels=dict(c.labels),
                        started_at=c.started_at)
+
+
+def listing_json(got: Collection) -> bytes:
+    """The containers of one collection as GET /api/v1/containers' JSON. Blocking."""
+    return json.dumps({"containers": [container_json(c, got.reader) for c in got.containers]}).encode()
 
 
 class Agent:
@@ -71,6 +78,7 @@ class Agent:
                                  writer=self.host.writer, overrides=self.overrides,
                                  policy_path=settings.policy_file, registry=registry)
         self._scheduler: Any = None
+        self._listing: tuple[Collection, asyncio.Future[bytes]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,6 +144,7 @@ class Agent:
                 "containers": self.enforcer.governing(containers)}
 
     async def desired(self, ref: str) -> dict[str, Any]:
+        await self._known(ref)
         c = await self.limits.find(ref)
         d = self.enforcer.desired_for(c)
         record = self.overrides.store.get(c.id)
@@ -153,15 +162,44 @@ class Agent:
                                   attempt)
         return {"id": c.id, "name": c.display_name, "released": removed}
 
-    # -- reads --------------------------------------------------------------------------------
-    async def containers(self) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(lambda: [container_json(c, self.host.reader) for c in self.scan()])
+    # -- reads ----------------------------------------------------------------------------------
+    # Reads answer from the exporter's shared collection (--max-age old at most, never two at once)
+    # so no flood of them on the public listener walks the host more than scrapes do.
+    async def containers_json(self) -> bytes:
+        """GET /api/v1/containers' body: made once per collection, however many ask for it."""
+        got = await self.exporter.collection()
+        held = self._listing
+        if held is None or held[0] is not got:
+            held = self._listing = (got, asyncio.ensure_future(asyncio.to_thread(listing_json, got)))
+        return await asyncio.shield(held[1])
 
     async def container(self, ref: str) -> dict[str, Any]:
-        def find() -> dict[str, Any]:
-            c = resolve(ref, self.scan())
-            return self._still_there(ref, c, container_json(c, self.host.reader))
-        return await asyncio.to_thread(find)
+        got, c = await self._collected(ref)
+        return await asyncio.to_thread(lambda: self._still_there(ref, c, container_json(c, got.reader)))
+
+    async def limits_of(self, ref: str) -> dict[str, Any]:
+        """GET .../limits: the kernel's values now (a read after a write shows it), of a container the
+        shared collection knows (or Docker names): a ref nobody knows costs no walk of its own."""
+        await self._known(ref)
+        return await self.limits.read(ref)
+
+    async def _collected(self, ref: str) -> tuple[Collection, Container]:
+        """``ref`` in the latest collection, else in one begun after the request (it may be new)."""
+        asked = time.monotonic()
+        got = await self.exporter.collection()
+        try:
+            return got, resolve(ref, got.containers)
+        except ContainerNotFound:
+            got = await self.exporter.collection(since=asked)
+            return got, resolve(ref, got.containers)
+
+    async def _known(self, ref: str) -> None:
+        try:
+            await self._collected(ref)
+        except ContainerNotFound:
+            # Started a moment ago, its event still in flight: Docker knows its name already.
+            if self.docker is None or await self.docker.refresh(ref) is None:
+                raise
 
     def _still_there(self, ref: str, c: Container, answer: dict[str, Any]) -> dict[str, Any]:
         """``answer`` about ``c``, unless the cgroup went while it was read (its files then read

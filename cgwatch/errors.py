@@ -118,9 +118,27 @@ class ForbiddenOrigin(CgwatchError):
     code = "origin_not_allowed"
 
 
+class RequestTimeout(CgwatchError):
+    """The request's body did not arrive within the agent's deadline."""
+
+    code = "request_timeout"
+
+
 class PayloadTooLarge(CgwatchError):
     code = "payload_too_large"
 
 
+class HeaderFieldsTooLarge(CgwatchError):
+    """A request's line and header fields exceed the agent's byte budget (RFC 6585, section 5)."""
+
+    code = "header_fields_too_large"
+
+
 class UnsupportedMediaType(CgwatchError):
     code = "unsupported_media_type"
+
+
+class ExpectationFailed(CgwatchError):
+    """An Expect header asks for something other than 100-continue (RFC 9110, 10.1.1)."""
+
+    code = "expectation_failed"

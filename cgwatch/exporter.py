@@ -3,6 +3,11 @@
 A collection walks the cgroup tree, runs every enabled collector (timed, failures isolated as
 node_exporter does) and renders the exposition, all in one worker thread so the event loop
 never blocks on cgroupfs. Scrapes that arrive while a collection runs await the same one.
+
+The API's container reads (agent.py) answer from the same collection: its walk, and what its
+collectors read, kept by ``OnceReader``. So no request pattern without a token runs more than one
+walk of the host at a time: 100 concurrent list requests, each walking and reading ~500 cgroups,
+used to push a scrape past Prometheus' 10 s default scrape timeout.
 """
 
 from __future__ import annotations
@@ -38,6 +43,41 @@ class CollectionStats:
     containers: int
 
 
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """One collection: the exposition, the containers it walked and what it read of them."""
+    started: float         # time.monotonic() when its walk began
+    body: bytes
+    containers: list[Container]
+    reader: CgroupReader   # answers from what the collectors read; reads what they did not
+
+
+class OnceReader:
+    """A reader that reads each cgroup's usage and limits at most once per collection.
+
+    The collectors read them for the exposition; the API's JSON of the same containers
+    (views/container.py) then costs no second read of the same files.
+    """
+
+    KEPT = frozenset({"cpu", "memory", "limits", "tasks", "created"})
+
+    def __init__(self, reader: CgroupReader):
+        self._reader = reader
+        self._kept: dict[tuple[str, str], object] = {}
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        read = getattr(self._reader, name)
+        if name not in self.KEPT:
+            return read
+
+        def once(path: str) -> object:
+            key = (name, path)
+            if key not in self._kept:  # two threads may both read it: same answer, no harm
+                self._kept[key] = read(path)
+            return self._kept[key]
+        return once
+
+
 class Exporter:
     def __init__(self, reader: CgroupReader, proc: ProcFS, scan: Callable[[], list[Container]],
                  collectors: list[Collector], max_age_s: float = 1.0,
@@ -48,8 +88,8 @@ class Exporter:
         self._collectors = collectors
         self._max_age_s = max_age_s
         self._label_allowlist = label_allowlist
-        self._cached: tuple[float, bytes] | None = None
-        self._inflight: asyncio.Future[bytes] | None = None
+        self._cached: tuple[float, Collection] | None = None  # (finished at, collection)
+        self._inflight: asyncio.Future[Collection] | None = None
         # The gzip of one exposition body, made once and shared by every scrape that wants it.
         self._gzipped: tuple[bytes, asyncio.Future[bytes]] | None = None
         self.last_stats: CollectionStats | None = None
@@ -64,13 +104,22 @@ class Exporter:
 
     async def metrics(self) -> bytes:
         """The exposition, from a collection no older than max_age_s (or the one under way)."""
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] <= self._max_age_s:
-            return cached[1]
-        if self._inflight is None:
-            self._inflight = asyncio.ensure_future(asyncio.to_thread(self.collect_blocking))
-            self._inflight.add_done_callback(self._finished)
-        return await asyncio.shield(self._inflight)
+        return (await self.collection()).body
+
+    async def collection(self, since: float | None = None) -> Collection:
+        """A collection no older than max_age_s, or the one under way; with ``since`` (a
+        time.monotonic()), one whose walk began at or after it. Never two at once."""
+        while True:
+            cached = self._cached
+            if cached is not None and (cached[1].started >= since if since is not None
+                                       else time.monotonic() - cached[0] <= self._max_age_s):
+                return cached[1]
+            if self._inflight is None:
+                self._inflight = asyncio.ensure_future(asyncio.to_thread(self._collect))
+                self._inflight.add_done_callback(self._finished)
+            got = await asyncio.shield(self._inflight)
+            if since is None or got.started >= since:
+                return got
 
     async def metrics_gzip(self) -> bytes:
         """The same exposition, gzipped (Prometheus asks for gzip on every scrape).
@@ -86,16 +135,21 @@ class Exporter:
                 asyncio.to_thread(gzip.compress, body, compresslevel=GZIP_LEVEL, mtime=0)))
         return await asyncio.shield(held[1])
 
-    def _finished(self, fut: asyncio.Future[bytes]) -> None:
+    def _finished(self, fut: asyncio.Future[Collection]) -> None:
         self._inflight = None
         if not fut.cancelled() and fut.exception() is None:
             self._cached = (time.monotonic(), fut.result())
 
     def collect_blocking(self) -> bytes:
-        """Walk, read, render. Runs in a worker thread."""
+        """Walk, read, render: the exposition. Runs in a worker thread."""
+        return self._collect().body
+
+    def _collect(self) -> Collection:
+        began = time.monotonic()
         started = time.perf_counter()
         containers = self._scan()
-        ctx = ScrapeContext(containers=containers, reader=self._reader, proc=self._proc,
+        reader = OnceReader(self._reader)
+        ctx = ScrapeContext(containers=containers, reader=reader, proc=self._proc,  # type: ignore[arg-type]
                             now=time.time(), label_allowlist=self._label_allowlist)
         families: list[Family] = []
         timings: dict[str, tuple[float, bool]] = {}
@@ -113,7 +167,8 @@ class Exporter:
         stats = CollectionStats(time.perf_counter() - started, timings, len(containers))
         self.last_stats = stats
         families.extend(self._agent_families(stats))
-        return render(families) + generate_latest(self.registry)
+        body = render(families) + generate_latest(self.registry)
+        return Collection(began, body, containers, reader)  # type: ignore[arg-type]
 
     @staticmethod
     def _agent_families(stats: CollectionStats) -> list[Family]:

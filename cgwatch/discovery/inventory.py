@@ -12,11 +12,13 @@ from ..host.layout import CgroupLayout
 from .classify import Identity, classify
 from .walk import walk_cgroups
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_HEX_PREFIX = re.compile(r"^[0-9a-f]{1,64}$")
+# Every pattern here is used with fullmatch: `$` also matches before a trailing newline.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 # A ref is an ID, an ID prefix, a container name or a systemd unit: no path separators, no
-# control characters, bounded (Docker names are [a-zA-Z0-9][a-zA-Z0-9_.-]+).
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:=+-]{0,254}$")
+# control characters (a trailing newline included), bounded (Docker names are
+# [a-zA-Z0-9][a-zA-Z0-9_.-]+).
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:=+-]{0,254}")
 
 K8S_NAMESPACE = "io.kubernetes.pod.namespace"
 K8S_POD = "io.kubernetes.pod.name"
@@ -76,9 +78,9 @@ def build_container(path: str, ident: Identity, lookup: LookupFn | None) -> Cont
     """A Container for ``path``, named by the runtime's API when it knows the ID."""
     container_id = ident.id
     leaf = path.rsplit("/", 1)[-1]
-    if ident.runtime == "raw" and _HEX64.match(leaf):
+    if ident.runtime == "raw" and _HEX64.fullmatch(leaf):
         container_id = leaf  # a bare ID under an unusual parent (docker --cgroup-parent)
-    info = lookup(container_id) if lookup is not None and _HEX64.match(container_id) else None
+    info = lookup(container_id) if lookup is not None and _HEX64.fullmatch(container_id) else None
     if info is not None:
         return Container(path=path, runtime=info.runtime, id=container_id, name=info.name,
                          image=info.image, labels=info.labels, pod_uid=ident.pod_uid,
@@ -107,7 +109,7 @@ def resolve(ref: str, containers: Iterable[Container]) -> Container:
     Raises InvalidRef for anything that is not ref-shaped (paths, control characters, ...),
     ContainerNotFound, or AmbiguousRef when a prefix matches more than one container.
     """
-    if not _REF.match(ref):
+    if not _REF.fullmatch(ref):
         raise InvalidRef("a container ref is an ID, a unique ID prefix or a name", ref=ref[:100])
     candidates = list(containers)
     exact = [c for c in candidates if ref in (c.id, c.name)]
@@ -116,8 +118,8 @@ def resolve(ref: str, containers: Iterable[Container]) -> Container:
     if len(exact) > 1:
         raise AmbiguousRef(f"{len(exact)} containers are named {ref!r}",
                            matches=[c.id for c in exact][:10])
-    if _HEX_PREFIX.match(ref):
-        prefixed = [c for c in candidates if _HEX64.match(c.id) and c.id.startswith(ref)]
+    if _HEX_PREFIX.fullmatch(ref):
+        prefixed = [c for c in candidates if _HEX64.fullmatch(c.id) and c.id.startswith(ref)]
         if len(prefixed) == 1:
             return prefixed[0]
         if len(prefixed) > 1:

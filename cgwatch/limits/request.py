@@ -23,7 +23,6 @@ from typing import Any
 
 from ..errors import InvalidLimit, InvalidRequest
 from .fields import LIMIT_FIELDS, MAX_BYTES, MAX_CPUS, MIN_CPUS, NANO, Kind, LimitField
-from .fields import QUOTA_US  # noqa: F401  (validate.py's import, from before the table)
 
 # The limit fields, in the table's order (fields.py declares them).
 FIELDS = tuple(field.name for field in LIMIT_FIELDS)

@@ -15,7 +15,8 @@ from typing import Any
 from ..cgroup.writer import DEFAULT_PERIOD_US
 from ..errors import InvalidLimit
 from ..model import Limits
-from .request import MAX_BYTES, NANO, QUOTA_US, LimitRequest, Mode, format_cpuset, parse_cpuset
+from .fields import MAX_BYTES, NANO, QUOTA_US
+from .request import LimitRequest, Mode, format_cpuset, parse_cpuset
 
 
 @dataclass(frozen=True, slots=True)

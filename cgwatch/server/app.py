@@ -18,7 +18,8 @@ from .errors import error_middleware
 from .keys import AGENT
 from .looplag import LoopLagMonitor
 from .origin import is_loopback_host as is_loopback, origin_middleware
-from .refusals import refusal_audit_middleware
+from .refusals import http1_only_middleware, refusal_audit_middleware
+from .request_body import defer_expect
 
 READ_ROUTES = [
     web.get("/metrics", handlers.metrics),
@@ -31,11 +32,12 @@ READ_ROUTES = [
     web.get("/api/v1/openapi.json", handlers.openapi),
 ]
 
+# Expect is answered by the handler, past the middlewares' checks (server/request_body.py).
 WRITE_ROUTES = [
-    web.put("/api/v1/containers/{ref}/limits", handlers.change_limits),
-    web.patch("/api/v1/containers/{ref}/limits", handlers.change_limits),
-    web.delete("/api/v1/containers/{ref}/limits", handlers.change_limits),
-    web.delete("/api/v1/containers/{ref}/desired", handlers.release_desired),
+    web.put("/api/v1/containers/{ref}/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.patch("/api/v1/containers/{ref}/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.delete("/api/v1/containers/{ref}/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.delete("/api/v1/containers/{ref}/desired", handlers.release_desired, expect_handler=defer_expect),
 ]
 
 # Only behind the token: command lines can carry secrets, and the page is the API's own client.
@@ -49,8 +51,11 @@ API_ONLY_READ_ROUTES = [
 
 # Passed to aiohttp's request handler (AppRunner/TestServer keyword arguments). The request line
 # may hold a 10,000-character ref: let it reach the ref check (a 4xx in the audit log) instead of
-# dying in the HTTP parser; anything longer is refused by the parser with a 400.
-HTTP_LIMITS = {"max_line_size": 16384, "max_field_size": 16384}
+# dying in the HTTP parser; anything longer is refused by the parser with a 400. A header field is
+# at most 8190 bytes and a request has at most 100 of them (Apache httpd's LimitRequestFieldSize
+# and LimitRequestFields); more is a 400 from the parser. Their sum is bounded on served
+# listeners by server/connguard.py (MAX_HEADER_BYTES: a 431).
+HTTP_LIMITS = {"max_line_size": 16384, "max_field_size": 8190, "max_headers": 100}
 
 
 def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence = (),
@@ -61,12 +66,13 @@ def create_app(agent: Agent, *, api: bool = False, extra_middlewares: Sequence =
     two listeners' apps does; tests that start the agent themselves leave it off)."""
     middlewares = [error_middleware]
     if api:
-        # Outermost first: audit whatever is refused inside; refuse foreign pages before the token.
-        middlewares += [refusal_audit_middleware, *extra_middlewares,
+        # Outermost first: audit whatever is refused inside; HTTP/1.x only; refuse foreign pages
+        # before the token.
+        middlewares += [refusal_audit_middleware, http1_only_middleware, *extra_middlewares,
                         origin_middleware(check_host=is_loopback(agent.settings.api_listen[0])),
                         auth_middleware(agent.token, agent.settings.anonymous_api_reads)]
     else:
-        middlewares += extra_middlewares
+        middlewares += [http1_only_middleware, *extra_middlewares]
     app = web.Application(middlewares=middlewares)
     app[AGENT] = agent
     if owns_agent:

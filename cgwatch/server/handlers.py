@@ -6,16 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from ..errors import InvalidRequest, UnsupportedMediaType
 from ..exposition import CONTENT_TYPE
 from ..limits.request import Mode
 from .body import accepts_gzip, send
 from .keys import AGENT
 from .openapi import OPENAPI
 from .refusals import attempt_of
-
-# Limit bodies are a few fields; anything bigger is not a limit request.
-MAX_BODY_BYTES = 4096
+from .request_body import read_body
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -34,7 +32,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def list_containers(request: web.Request) -> web.Response:
-    return web.json_response({"containers": await request.app[AGENT].containers()})
+    # Serialised once per collection (agent.py), not once per request on the event loop.
+    return web.Response(body=await request.app[AGENT].containers_json(), content_type="application/json",
+                        charset="utf-8")
 
 
 async def get_container(request: web.Request) -> web.Response:
@@ -42,7 +42,7 @@ async def get_container(request: web.Request) -> web.Response:
 
 
 async def get_limits(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[AGENT].limits.read(request.match_info["ref"]))
+    return web.json_response(await request.app[AGENT].limits_of(request.match_info["ref"]))
 
 
 async def change_limits(request: web.Request) -> web.Response:
@@ -53,13 +53,8 @@ async def change_limits(request: web.Request) -> web.Response:
 
 
 async def limits_body(request: web.Request, mode: Mode) -> bytes:
-    """The request's body, if it can be a limits body: at most MAX_BODY_BYTES, declared JSON."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:  # refused before a byte of it is read
-        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
-    # Read one byte past the cap so an oversized chunked body is refused, not truncated.
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"a limits body is at most {MAX_BODY_BYTES} bytes")
+    """The request's body, if it can be a limits body: whole, at most MAX_BODY_BYTES, declared JSON."""
+    body = await read_body(request)
     if (mode is not Mode.DELETE or body.strip()) and request.content_type != "application/json":
         raise UnsupportedMediaType("send the limits as JSON with Content-Type: application/json",
                                    content_type=request.content_type[:100])

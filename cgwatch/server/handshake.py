@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ..log import EveryInterval
 from .connguard import HEADER_TIMEOUT_S
 from .listener_metrics import listener_counter
 
@@ -66,20 +67,16 @@ def count_failures(ctx: ssl.SSLContext, listener: str, registry: CollectorRegist
                                "no_shared_cipher, server_certificate_rejected, other).")
     for reason in REASONS:  # every series from the start, so rate() and increase() see the first failure
         counter.labels(listener, reason)
-    last_logged: dict[str, float] = {}
-    suppressed: dict[str, int] = {}
+    lines = EveryInterval(LOG_EVERY_S)
 
     def failed(exc: ssl.SSLError) -> None:
         reason = reason_of(exc)
         counter.labels(listener, reason).inc()
-        now = time.monotonic()
-        if now - last_logged.get(reason, -LOG_EVERY_S) < LOG_EVERY_S:
-            suppressed[reason] = suppressed.get(reason, 0) + 1
-            return
-        last_logged[reason] = now
-        log.warning("TLS handshake failed", extra={"listener": listener, "reason": reason,
-                                                   "openssl": exc.reason or str(exc),
-                                                   "more_since_last_line": suppressed.pop(reason, 0)})
+        held = lines.allow(reason)
+        if held is not None:
+            log.warning("TLS handshake failed", extra={"listener": listener, "reason": reason,
+                                                       "openssl": exc.reason or str(exc),
+                                                       "more_since_last_line": held})
 
     class CountingSSLObject(ssl.SSLObject):
         def do_handshake(self) -> None:
@@ -94,13 +91,16 @@ def count_failures(ctx: ssl.SSLContext, listener: str, registry: CollectorRegist
     ctx.sslobject_class = CountingSSLObject
 
 
-async def listen(runner: web.AppRunner, host: str, port: int, ctx: ssl.SSLContext | None) -> asyncio.Server:
-    """Serve ``runner`` on host:port, with the handshake deadline when ``ctx`` is given.
+async def listen(runner: web.AppRunner, host: str, port: int, ctx: ssl.SSLContext | None,
+                 protocol: Callable[[], asyncio.Protocol] | None = None) -> asyncio.Server:
+    """Serve ``runner`` on host:port, with the handshake deadline when ``ctx`` is given;
+    ``protocol`` builds each connection's handler instead of ``runner.server`` (server/httplog.py).
 
     aiohttp's low-level way (its docs, "Low Level Server": a web.Server is a protocol factory),
     instead of TCPSite, which has no handshake deadline. Close the returned server before
     ``runner.cleanup()``, as TCPSite.stop would."""
     assert runner.server is not None, "call after runner.setup()"
     loop = asyncio.get_running_loop()
-    return await loop.create_server(runner.server, host, port, ssl=ctx, backlog=128,  # TCPSite's backlog
+    return await loop.create_server(protocol or runner.server, host, port, ssl=ctx,
+                                    backlog=128,  # TCPSite's backlog
                                     ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S if ctx else None)

@@ -39,6 +39,18 @@ def http(url: str, data: bytes | None = None, method: str | None = None,
         return 0, b""
 
 
+def raw_http(url: str, request: bytes, timeout: float = 10) -> bytes:
+    """Send ``request`` byte for byte to ``url``'s host and port (no client normalises it); all
+    the agent answers until it closes the connection (the request should say Connection: close)."""
+    host, _, port = url.split("://")[-1].rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM by PID, then SIGKILL if it has not exited within ``timeout`` seconds."""
     if proc.poll() is None:
@@ -61,6 +73,7 @@ class Served:
     api: str       # http://127.0.0.1:<port> of --api-listen
     state: Path
     pid: int = 0   # the agent's process, for a signal (SIGHUP)
+    log: Path | None = None  # the agent's stderr (its JSON log)
 
     @property
     def token(self) -> str:
@@ -92,7 +105,7 @@ def serve_agent(workdir: Path, *extra: str, prefix: Sequence[str] = (), scheme: 
             log.flush()
             raise AssertionError(f"the agent exited with {proc.returncode}: "
                                  f"{(workdir / 'agent.log').read_text()[-2000:]}")
-        yield replace(served, pid=proc.pid)
+        yield replace(served, pid=proc.pid, log=workdir / "agent.log")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
