@@ -139,7 +139,9 @@ class Agent:
         self.enforcer.reload_policy(force=True)
 
     async def policy(self) -> dict[str, Any]:
-        containers = await asyncio.to_thread(self.scan)
+        # The shared collection's containers, as for the other reads of the public listener: a
+        # flood of this GET walks the host no more often than scrapes do.
+        containers = (await self.exporter.collection()).containers
         return {"policy": self.enforcer.policy.to_json(), "error": self.enforcer.policy_error,
                 "containers": self.enforcer.governing(containers)}
 
