@@ -64,10 +64,10 @@ class V2Reader(CgroupReader):
         weight = read_int(f"{d}/cpu.weight")
         lim.cpu_shares = shares_from_weight(weight) if weight is not None else None
         cpus = read_text(f"{d}/cpuset.cpus")
-        # An empty cpuset.cpus means "inherit the parent's": report the effective set then.
-        if cpus is not None and not cpus.strip():
-            cpus = read_text(f"{d}/cpuset.cpus.effective")
-        lim.cpuset_cpus = cpus.strip() if cpus is not None else None
+        # Empty means "the parent's" (cgroup-v2.rst "cpuset.cpus"): no set of its own, like any
+        # other limit not set, so a write of another limit leaves it inheriting instead of pinning
+        # it to what the parent allows now. cpuset.cpus.effective says what that is.
+        lim.cpuset_cpus = (cpus.strip() or None) if cpus is not None else None
         mem_max = read_text(f"{d}/memory.max")
         lim.memory_limit_bytes = parse_max_int(mem_max) if mem_max is not None else None
         low = read_text(f"{d}/memory.low")

@@ -21,7 +21,7 @@ from ..errors import CgroupWriteError
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
 from ..model import Limits
-from .base import join, parent_path
+from .base import join, parent_path, shares_from_weight
 
 V1_UNLIMITED = "-1"
 DEFAULT_PERIOD_US = 100_000
@@ -170,8 +170,7 @@ def plan_v2(target: Limits, current_files: Mapping[str, str | None], page_size: 
     period = target.cpu_period_us or DEFAULT_PERIOD_US
     desired = [
         ("cpu.max", f"{_max(target.cpu_quota_us)} {period}"),
-        # No shares asked for: the kernel's default weight, not 1024 converted (which is 39).
-        ("cpu.weight", str(weight_from_shares(target.cpu_shares)) if target.cpu_shares else "100"),
+        ("cpu.weight", _weight(target.cpu_shares, current_files.get("cpu.weight"))),
         ("cpuset.cpus", target.cpuset_cpus or ""),
         ("memory.max", _max(target.memory_limit_bytes)),
         ("memory.swap.max", _max(_swap_only(target))),
@@ -221,6 +220,18 @@ class V2Writer(CgroupWriter):
 def _differs(current: str | None, value: str) -> bool:
     """True when the file exists and holds something else (a missing controller file is skipped)."""
     return current is not None and current.strip() != value
+
+
+def _weight(shares: int | None, current: str | None) -> str:
+    """cpu.weight for ``shares``, compared in the kernel's own unit: shares read back from a weight
+    (shares_from_weight) convert to a weight one lower (both divisions truncate), so a target that
+    came from reading the file keeps the file's weight, or every write of another limit would
+    lower it by one (100 -> 99 -> 98)."""
+    if not shares:
+        return "100"  # none asked for: the kernel's default weight, not 1024 converted (which is 39)
+    if current is not None and current.strip().isdigit() and shares_from_weight(int(current)) == shares:
+        return current.strip()
+    return str(weight_from_shares(shares))
 
 
 def _v1(value: int | None) -> str:

@@ -201,3 +201,35 @@ async def test_openapi_describes_the_limits_routes(api):
     ops = spec["paths"]["/api/v1/containers/{ref}/limits"]
     assert set(ops) == {"get", "put", "patch", "delete"}
     assert "memory" in spec["components"]["schemas"]["LimitRequest"]["properties"]
+
+
+# The limit files each field may change; every other limit file stays byte for byte what it was.
+OWN_FILES = {
+    "cpus": ({"cpu.cfs_quota_us", "cpu.cfs_period_us"}, {"cpu.max"}),
+    "cpu_shares": ({"cpu.shares"}, {"cpu.weight"}),
+    "cpuset_cpus": ({"cpuset.cpus"}, {"cpuset.cpus"}),
+    # Docker's rule: a memory limit without --memory-swap gets as much swap again (memsw = 2x).
+    "memory": ({"memory.limit_in_bytes", "memory.memsw.limit_in_bytes"}, {"memory.max", "memory.swap.max"}),
+    "memory_reservation": ({"memory.soft_limit_in_bytes"}, {"memory.low"}),
+    "pids_limit": ({"pids.max"}, {"pids.max"}),
+}
+ONE_FIELD = {"cpus": 0.5, "cpu_shares": 512, "cpuset_cpus": "0", "memory": "64m", "memory_reservation": "32m",
+             "pids_limit": 50}
+
+
+@pytest.mark.guest
+@pytest.mark.parametrize("field", sorted(ONE_FIELD))
+async def test_a_patch_of_one_field_writes_only_that_fields_files(sandbox, api, container, field):
+    """Three PATCHes of one field, and no other limit file changes: on v2 cpu.weight used to drop
+    by one per write (its shares read back convert one lower) and an inherited cpuset.cpus ("")
+    was pinned to the parent's set."""
+    cid, cg = container
+    before = limit_files(sandbox, cg)
+    own = OWN_FILES[field][1 if sandbox.is_v2 else 0]
+    for _ in range(3):
+        resp = await patch(api, cid, {field: ONE_FIELD[field]})
+        assert resp.status == 200, await resp.text()
+    after = limit_files(sandbox, cg)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed <= own, {name: (before[name], after[name]) for name in changed - own}
+    assert changed, f"{field} wrote none of {own}"

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from cgwatch.cgroup.base import shares_from_weight
 from cgwatch.cgroup.writer import (V2_LIMIT_FILES, V1Facts, V1Writer, V2Writer, page_rounded, plan_v1,
                                    plan_v2)
 from cgwatch.host.layout import CgroupLayout, Mode
@@ -187,6 +188,30 @@ def test_v2_a_memory_limit_within_a_page_of_the_kernels_is_no_drift():
 ])
 def test_v2_cpu_weight_is_100_when_no_shares_are_asked(shares, held, expected):
     assert v2(replace(SETTLED, cpu_shares=shares), {**SETTLED_V2, "cpu.weight": held}) == expected
+
+
+@pytest.mark.parametrize("weight", [1, 39, 99, 100, 101, 5000, 10000])
+def test_v2_a_weight_read_back_as_shares_is_no_change(weight):
+    """shares_from_weight then weight_from_shares lands one lower for most weights; a target whose
+    shares came from reading the file (every PATCH of another field) must leave the file alone."""
+    files = {**SETTLED_V2, "cpu.weight": f"{weight}\n"}
+    assert v2(replace(SETTLED, cpu_shares=shares_from_weight(weight)), files) == []
+
+
+def test_v2_three_writes_of_another_limit_leave_cpu_weight_at_100():
+    files = {**SETTLED_V2, "cpu.weight": "100\n"}
+    for pids in (10, 20, 30):
+        current = replace(SETTLED, cpu_shares=shares_from_weight(int(files["cpu.weight"])), pids_max=pids - 1)
+        writes = v2(replace(current, pids_max=pids), files)
+        assert writes == [("pids.max", str(pids))]
+        files = {**files, **{name: value + "\n" for name, value in writes}}
+    assert files["cpu.weight"] == "100\n"
+
+
+def test_v2_an_inherited_cpuset_stays_inherited():
+    """An empty cpuset.cpus is the parent's set (cgroup-v2.rst): no cpuset in the target, no write."""
+    assert v2(replace(SETTLED, cpuset_cpus=None), {**SETTLED_V2, "cpuset.cpus": "\n"}) == []
+    assert v2(replace(SETTLED, cpuset_cpus=None)) == [("cpuset.cpus", "")]
 
 
 @pytest.mark.parametrize("memory, memory_swap, expected", [
