@@ -31,6 +31,13 @@ class MemoryStats:
     failcnt: int | None = None
     # The kernel's own count of OOM kills in this cgroup (v2 memory.events, v1 memory.oom_control).
     oom_kills: int | None = None
+    # Page faults (memory.stat pgfault/pgmajfault), cAdvisor's container_memory_failures_total:
+    # the cgroup's own on v1 ("container" scope) and its subtree's (v1 total_*, "hierarchy").
+    # v2's memory.stat is hierarchical already, so both scopes hold the same v2 numbers.
+    pgfault: int | None = None
+    pgmajfault: int | None = None
+    hierarchy_pgfault: int | None = None
+    hierarchy_pgmajfault: int | None = None
 
 
 @dataclass(slots=True)

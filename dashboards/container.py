@@ -111,8 +111,9 @@ def task_panels() -> list:
         "Processes and threads",
         (f'{BY} ({sel("container_processes", *C)})', "processes ({{instance}})"),
         (f'{BY} ({sel("container_threads", *C)})', "threads ({{instance}})"),
-        (f'{BY} ({sel("container_spec_pids_max", *C)})', "pids.max ({{instance}})"),
-        unit="short", thresholds=PLAIN, description="Tasks in the cgroup, beside pids.max when it is set.")
+        (f'{BY} ({sel("container_threads_max", *C)})', "pids.max ({{instance}})"),
+        unit="short", thresholds=PLAIN, description="Processes in the cgroup and threads in it and its descendants (pids.current), "
+                                       "beside pids.max when it is set.")
     oom = timeseries(
         "OOM kills",
         (f'{BY} (increase({sel("container_oom_kills_total", *C)}[$__rate_interval]))', "OOM kills ({{instance}})"),

@@ -34,11 +34,9 @@ class CgroupReader(ABC):
     def limits(self, path: str) -> Limits: ...
 
     @abstractmethod
-    def tasks(self, path: str) -> Tasks: ...
-
-    @abstractmethod
-    def threads(self, path: str) -> int | None:
-        """Threads in the cgroup itself (v1 ``tasks``, v2 ``cgroup.threads``)."""
+    def tasks(self, path: str) -> Tasks:
+        """Processes and threads in the cgroup itself (``cgroup.procs``; v1 ``tasks``, v2
+        ``cgroup.threads``) and, with the pids controller, ``pids.current`` (its whole subtree)."""
 
     @abstractmethod
     def io(self, path: str) -> list[IoDevice]: ...

@@ -2,7 +2,8 @@
 
 Files read: cpuacct.usage, cpuacct.stat, cpu.stat, cpu.cfs_{quota,period}_us,
 cpu.shares, memory.{usage,max_usage,limit,soft_limit}_in_bytes, memory.memsw.*, memory.stat,
-memory.failcnt, memory.oom_control, pids.{current,max}, blkio.throttle.io_service{d,_bytes},
+memory.failcnt, memory.oom_control, pids.{current,max},
+blkio.throttle.io_service{d,_bytes}{_recursive,},
 cpuset.cpus, cgroup.procs, tasks. On a hybrid host PSI comes from the controller-less v2 tree.
 """
 
@@ -35,9 +36,15 @@ def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | N
     swap = None
     if memsw_usage is not None and usage is not None:
         swap = max(0, memsw_usage - usage)
+    # Page faults as cAdvisor's container_memory_failures_total reads them: pgfault/pgmajfault
+    # are the cgroup's own (scope "container"), total_* its subtree's (scope "hierarchy")
+    # (Documentation/admin-guide/cgroup-v1/memory.rst 5.2; cAdvisor container/libcontainer).
     return MemoryStats(usage_bytes=usage, working_set_bytes=working_set,
                        rss_bytes=stat_key("rss"), cache_bytes=stat_key("cache"),
-                       mapped_file_bytes=stat_key("mapped_file"), swap_bytes=swap)
+                       mapped_file_bytes=stat_key("mapped_file"), swap_bytes=swap,
+                       pgfault=stat.get("pgfault"), pgmajfault=stat.get("pgmajfault"),
+                       hierarchy_pgfault=stat.get("total_pgfault"),
+                       hierarchy_pgmajfault=stat.get("total_pgmajfault"))
 
 
 class V1Reader(CgroupReader):
@@ -125,18 +132,18 @@ class V1Reader(CgroupReader):
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
                      pids_current=read_int(f"{pids_dir}/pids.current") if pids_dir else None)
 
-    def threads(self, path: str) -> int | None:
-        d = self._dir("pids", path) or self._dir("cpu", path)
-        return None if d is None else count_lines(f"{d}/tasks")
-
     def io(self, path: str) -> list[IoDevice]:
         d = self._dir("blkio", path)
         if d is None:
             return []
-        text = read_text(f"{d}/blkio.throttle.io_service_bytes")
-        if text is None:
-            return []
-        return parse_blkio_throttle(text, read_text(f"{d}/blkio.throttle.io_serviced"))
+        # The _recursive files count the cgroup and its descendants, so /docker or a pod's cgroup
+        # reports its containers' I/O; cAdvisor reads these (Documentation/admin-guide/
+        # cgroup-v1/blkio-controller.rst). Where a kernel lacks them: the cgroup's own counts.
+        for suffix in ("_recursive", ""):
+            text = read_text(f"{d}/blkio.throttle.io_service_bytes{suffix}")
+            if text is not None:
+                return parse_blkio_throttle(text, read_text(f"{d}/blkio.throttle.io_serviced{suffix}"))
+        return []
 
     def procs(self, path: str) -> list[int]:
         for controller in ("pids", "cpu", "memory"):

@@ -26,7 +26,11 @@ def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],
                        working_set_bytes=max(0, current - inactive_file),
                        rss_bytes=stat.get("anon"), cache_bytes=stat.get("file"),
                        mapped_file_bytes=stat.get("file_mapped"), swap_bytes=swap_current,
-                       failcnt=events.get("max"), oom_kills=events.get("oom_kill"))
+                       failcnt=events.get("max"), oom_kills=events.get("oom_kill"),
+                       # v2 memory.stat counts the whole subtree (cgroup-v2.rst "memory.stat"),
+                       # so cAdvisor sets both failure scopes from the same pgfault/pgmajfault.
+                       pgfault=stat.get("pgfault"), pgmajfault=stat.get("pgmajfault"),
+                       hierarchy_pgfault=stat.get("pgfault"), hierarchy_pgmajfault=stat.get("pgmajfault"))
 
 
 class V2Reader(CgroupReader):
@@ -88,9 +92,6 @@ class V2Reader(CgroupReader):
         d = self._dir(path)
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/cgroup.threads"),
                      pids_current=read_int(f"{d}/pids.current"))
-
-    def threads(self, path: str) -> int | None:
-        return count_lines(f"{self._dir(path)}/cgroup.threads")
 
     def io(self, path: str) -> list[IoDevice]:
         text = read_text(f"{self._dir(path)}/io.stat")

@@ -7,12 +7,13 @@ run and timed centrally (exporter.py); cAdvisor's shape: each metric described o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..cgroup.base import CgroupReader
-from ..discovery.inventory import Container
+from ..discovery.inventory import Container, allowed_labels
 from ..exposition import Family, render_labels
 from ..host.procfs import ProcFS
 
@@ -41,13 +42,34 @@ class ScrapeContext:
         return found
 
     def labels(self, c: Container) -> str:
-        """The container's base labels, rendered once per scrape and reused by every family."""
+        """The container's labels on every series: the base labels, then its container labels that
+        match ``label_allowlist`` (cAdvisor's container_label_*), rendered once per scrape."""
         rendered = self._labels.get(c.path)
         if rendered is None:
-            rendered = render_labels(zip(BASE_LABELS, (c.path, c.image, c.name, c.k8s_container,
-                                                       c.k8s_namespace, c.k8s_pod)))
+            rendered = render_labels([*zip(BASE_LABELS, (c.path, c.image, c.name, c.k8s_container,
+                                                         c.k8s_namespace, c.k8s_pod)),
+                                      *container_labels(c, self.label_allowlist)])
             self._labels[c.path] = rendered
         return rendered
+
+
+_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def label_name(key: str) -> str:
+    """A container label key as a Prometheus label name, as cAdvisor does: container_label_<key>."""
+    return "container_label_" + _LABEL_CHARS.sub("_", key)
+
+
+def container_labels(c: Container, allowlist: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The container's labels whose keys match an allowlist glob, as (label name, value) sorted by
+    name; none without an allowlist. Environment variables are never among them (they are not
+    container labels). Two keys that sanitise to one name (``a.b``, ``a-b``) would repeat a label
+    name, which the exposition format forbids: the last key in sorted order wins."""
+    if not allowlist:
+        return []
+    named = {label_name(k): v for k, v in sorted(allowed_labels(c.labels, allowlist).items())}
+    return sorted(named.items())
 
 
 # A label's value in a MetricSpec row: a constant ("total") or read from the row's object.

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 
-from ..discovery.inventory import Container, allowed_labels
+from ..discovery.inventory import Container
 from ..exposition import Family, render_labels
 from .base import Collector, MetricSpec, ScrapeContext, build_families
 
-_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
-
-def label_name(key: str) -> str:
-    """A container label key as a Prometheus label name, as cAdvisor does: container_label_<key>."""
-    return "container_label_" + _LABEL_CHARS.sub("_", key)
-
-
-def info_labels(c: Container, allowlist: tuple[str, ...]) -> str:
-    """container_info's labels after the container's: runtime, runtime ID, QoS class and the
-    allowlisted container labels. Their names vary per container, so the row renders them."""
+def info_labels(c: Container) -> str:
+    """container_info's own labels after the container's (which carry the allowlisted container
+    labels, as every series does): runtime, runtime ID and QoS class."""
     extra = [("runtime", c.runtime), ("runtime_id", c.id)]
     if c.qos:
         extra.append(("qos", c.qos))
-    labels = allowed_labels(c.labels, allowlist) if allowlist else {}
-    extra.extend(sorted((label_name(k), v) for k, v in labels.items()))
     return render_labels(extra)
 
 
@@ -47,7 +37,7 @@ class InfoCollector(Collector):
         now = int(ctx.now)
         by_runtime = sorted(Counter(c.runtime for c in ctx.containers).items())
         return [
-            *build_families((INFO,), ((f"{ctx.labels(c)},{info_labels(c, ctx.label_allowlist)}", c)
+            *build_families((INFO,), ((f"{ctx.labels(c)},{info_labels(c)}", c)
                                       for c in ctx.containers)),
             *build_families((LAST_SEEN,), ((ctx.labels(c), now) for c in ctx.containers)),
             *build_families((CONTAINERS,), (("", count) for count in by_runtime)),

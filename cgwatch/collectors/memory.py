@@ -1,10 +1,12 @@
-"""Memory usage, working set, page-cache split, failures and the kernel's OOM-kill counter."""
+"""Memory usage, working set, page-cache split, failures, page faults and the kernel's OOM-kill counter."""
 
 from __future__ import annotations
 
-from ..discovery.inventory import Container
-from ..model import MemoryStats
-from .base import Collector, MetricSpec, ScrapeContext
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from ..exposition import Family
+from .base import Collector, MetricSpec, ScrapeContext, build_families
 
 SPECS = (
     MetricSpec("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of when it was accessed",
@@ -25,12 +27,34 @@ SPECS = (
     MetricSpec("container_oom_kills_total",
                "OOM kills in this cgroup, from the kernel's own counter (v2 memory.events, v1 memory.oom_control).",
                "counter", lambda m: m.oom_kills),
+    # cAdvisor's name for the OOM-kill counter; the same value, so queries written for either work.
+    MetricSpec("container_oom_events_total", "Count of out of memory events observed for the container",
+               "counter", lambda m: m.oom_kills),
 )
+
+
+class Fault(NamedTuple):
+    """One of container_memory_failures_total's four samples a container and its MemoryStats field."""
+
+    failure_type: str
+    scope: str
+    field: str
+
+
+# In cAdvisor's order (lib/metrics/prometheus.go).
+FAULTS = (Fault("pgfault", "container", "pgfault"), Fault("pgmajfault", "container", "pgmajfault"),
+          Fault("pgfault", "hierarchy", "hierarchy_pgfault"),
+          Fault("pgmajfault", "hierarchy", "hierarchy_pgmajfault"))
+FAILURES = MetricSpec("container_memory_failures_total", "Cumulative count of memory allocation failures.",
+                      "counter", lambda row: getattr(row[0], row[1].field),
+                      labels=(("failure_type", lambda row: row[1].failure_type), ("scope", lambda row: row[1].scope)))
 
 
 class MemoryCollector(Collector):
     name = "memory"
-    specs = SPECS
+    specs = (*SPECS, FAILURES)
 
-    def read(self, ctx: ScrapeContext, c: Container) -> MemoryStats | None:
-        return ctx.reader.memory(c.path)
+    def collect(self, ctx: ScrapeContext) -> Iterable[Family]:
+        rows = [(ctx.labels(c), m) for c in ctx.containers if (m := ctx.reader.memory(c.path)) is not None]
+        return [*build_families(SPECS, rows),
+                *build_families((FAILURES,), ((labels, (m, f)) for labels, m in rows for f in FAULTS))]

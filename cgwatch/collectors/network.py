@@ -3,7 +3,8 @@
 /proc/<pid>/net/dev shows the namespace of <pid>, so one PID of the container is enough and no
 setns() is needed. A cgroup whose processes share the host's namespace gets no series (they
 would repeat the host's counters once per cgroup), except the root cgroup "/", which reports
-the host's interfaces as cAdvisor does. Loopback is skipped, as cAdvisor does.
+the host's interfaces as cAdvisor does. Interfaces cAdvisor ignores are skipped for every cgroup,
+the root's included: without that the root's veth/docker ends count the containers' traffic again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from ..exposition import Family
 from ..model import NetDev
 from .base import Collector, MetricSpec, ScrapeContext, build_families
 
-SKIP_INTERFACES = frozenset({"lo"})
+# cAdvisor's ignoredDevicePrefixes (container/libcontainer/handler.go, isIgnoredDevice): loopback,
+# the host ends of veth pairs, Docker's and nerdctl's bridges. Matched case-insensitively, as there.
+IGNORED_PREFIXES = ("lo", "veth", "docker", "nerdctl")
+
+
+def is_ignored_interface(name: str) -> bool:
+    """Whether cAdvisor leaves this interface out of a container's (or the host's) network series."""
+    return name.lower().startswith(IGNORED_PREFIXES)
+
+
 # container_network_<name>_total, its help, the NetDev field it reads.
 COUNTERS = (
     ("receive_bytes", "Cumulative count of bytes received", "rx_bytes"),
@@ -40,7 +50,7 @@ class NetworkCollector(Collector):
         host_ns = ctx.proc.host_net_ns()
         rows = ((ctx.labels(c), dev) for c in ctx.containers
                 for dev in self._interfaces(ctx, c.path, host_ns) or ()
-                if dev.interface not in SKIP_INTERFACES)
+                if not is_ignored_interface(dev.interface))
         return build_families(self.specs, rows)
 
     @staticmethod

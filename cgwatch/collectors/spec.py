@@ -1,8 +1,9 @@
 """The limits the kernel enforces now (cAdvisor's container_spec_*), and start times.
 
 Unlimited is the absence of a sample: no ``container_spec_cpu_quota`` without a quota and no
-``container_spec_memory_limit_bytes`` without a memory limit (cAdvisor already omits the quota;
-it reports the kernel's sentinel or 0 for memory, which divides usage by nonsense).
+``container_spec_memory_limit_bytes`` without a memory limit (cAdvisor omits the quota too, but
+writes 0 for any memory value above 2^62, its specMemoryValue, which makes usage / limit a
+division by zero).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from .base import Collector, MetricSpec, ScrapeContext
 
 
 def _period(lim: Limits) -> int | None:
-    # The period only matters with a quota; cAdvisor emits it when the quota is set.
+    # The period means nothing without a quota, so it goes with it (cAdvisor emits it always:
+    # a stated difference, README "Metrics").
     return lim.cpu_period_us if lim.cpu_quota_us is not None else None
 
 

@@ -211,3 +211,71 @@ async def test_thousands_of_threads_are_all_counted(sandbox, scrape):
     proc = sandbox.spawn(cg, [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert await asyncio.to_thread(proc.stdout.readline) == "started\n"
     assert value(await scrape(), "container_threads", id=cg) == 1501
+
+
+@pytest.mark.guest
+async def test_threads_of_a_parent_cgroup_count_its_childrens(sandbox, scrape):
+    # container_threads is pids.current, which counts the whole subtree (cgroup-v1/pids.rst,
+    # cgroup-v2.rst "pids.current"), as cAdvisor's ThreadsCurrent: a pod's cgroup shows its containers'.
+    parent = sandbox.create("plain/pod")
+    for child in ("a", "b"):
+        sandbox.sleeper(sandbox.create(f"plain/pod/{child}"))
+    text = await scrape()
+    assert value(text, "container_threads", id=parent) == 2
+    assert value(text, "container_processes", id=parent) == 0  # cgroup.procs: its own, none
+
+
+@pytest.mark.guest
+async def test_cfs_counters_are_absent_for_a_cgroup_without_a_quota(sandbox, scrape):
+    cg = sandbox.create(f"docker/{hexid()}")
+    sandbox.busy_loop(cg)
+    text = await scrape()
+    assert value(text, "container_cpu_usage_seconds_total", id=cg, cpu="total") is not None
+    for name in ("container_cpu_cfs_periods_total", "container_cpu_cfs_throttled_periods_total",
+                 "container_cpu_cfs_throttled_seconds_total"):
+        assert value(text, name, id=cg) is None, name
+
+
+@pytest.mark.guest
+async def test_threads_max_is_exported_where_pids_max_is_set(sandbox, scrape):
+    cg = sandbox.create(f"docker/{hexid()}")
+    sandbox.write(cg, "pids.max", "77")
+    text = await scrape()
+    assert value(text, "container_threads_max", id=cg) == 77
+    assert value(text, "container_spec_pids_max", id=cg) == 77  # the old name, kept for a release
+
+
+@pytest.mark.guest
+async def test_threads_max_is_absent_without_a_pids_limit(sandbox, scrape):
+    cg = sandbox.create(f"docker/{hexid()}")
+    sandbox.sleeper(cg)
+    text = await scrape()
+    assert value(text, "container_threads", id=cg) == 1
+    assert value(text, "container_threads_max", id=cg) is None  # pids.max "max": unlimited, no sample
+
+
+@pytest.mark.guest
+async def test_page_faults_move_when_a_process_touches_memory(sandbox, scrape):
+    cg = sandbox.create(f"docker/{hexid()}")
+    text = await scrape()
+    before = {scope: value(text, "container_memory_failures_total", id=cg, failure_type="pgfault", scope=scope)
+              for scope in ("container", "hierarchy")}
+    hog = sandbox.memory_hog(cg, mib=40)
+    assert await asyncio.to_thread(hog.stdout.readline) == "allocated\n"
+    text = await scrape()
+    for scope in ("container", "hierarchy"):
+        after = value(text, "container_memory_failures_total", id=cg, failure_type="pgfault", scope=scope)
+        # 40 MiB touched a page at a time: at least one fault per 2 MiB even with huge pages.
+        assert after - before[scope] >= 20, scope
+    assert value(text, "container_memory_failures_total", id=cg, failure_type="pgmajfault",
+                 scope="container") is not None
+
+
+@pytest.mark.guest
+async def test_oom_events_count_the_same_kills_as_oom_kills(sandbox, scrape):
+    cg = sandbox.create(f"docker/{hexid()}")
+    sandbox.write(cg, "memory.max" if sandbox.is_v2 else "memory.limit_in_bytes", str(64 << 20))
+    hog = sandbox.memory_hog(cg, mib=300)
+    assert await asyncio.to_thread(hog.wait, 60) == -signal.SIGKILL
+    text = await scrape()
+    assert value(text, "container_oom_events_total", id=cg) == value(text, "container_oom_kills_total", id=cg) == 1

@@ -162,3 +162,35 @@ async def test_docker_rm_forgets_the_desired_limits_unless_kept_for_the_name(doc
     assert store.get(kept)["name"] == kept_name
     # On disk too: a restarted agent would not bring the removed container's entry back.
     assert plain not in (docker_agent.settings.state_dir / "desired.json").read_text()
+
+
+async def test_allowlisted_docker_labels_are_on_every_series_of_the_container(docker_containers, make_agent,
+                                                                              api_client):
+    client = await api_client(await make_agent(docker_host=DOCKER_HOST, label_allowlist=("com.example.*",)))
+    cid, name = await asyncio.to_thread(docker_containers.run, "--label", "com.example.team=payments",
+                                        "--label", "other=x", "--env", "SECRET_TOKEN=hunter2")
+    path = f"/docker/{cid}"
+    text = ""
+    for _ in range(50):  # the event stream names it (and brings its labels) within a moment of the start
+        text = await scrape_text(client)
+        if value(text, "container_info", id=path, name=name) is not None:
+            break
+        await asyncio.sleep(0.1)
+    team = {"id": path, "container_label_com_example_team": "payments"}
+    for metric in ("container_memory_usage_bytes", "container_cpu_usage_seconds_total", "container_threads",
+                   "container_network_receive_bytes_total", "container_info", "container_last_seen"):
+        assert value(text, metric, **team, **({"interface": "eth0"} if "network" in metric else {})) is not None, metric
+    assert "container_label_other" not in text  # not allowlisted
+    assert "hunter2" not in text and "SECRET_TOKEN" not in text  # environment variables never
+
+
+async def test_without_an_allowlist_no_container_label_is_exported(docker_containers, docker_agent, docker_api):
+    cid, name = await asyncio.to_thread(docker_containers.run, "--label", "com.example.team=payments")
+    text = ""
+    for _ in range(50):
+        text = await scrape_text(docker_api)
+        if value(text, "container_info", id=f"/docker/{cid}", name=name) is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert value(text, "container_info", id=f"/docker/{cid}", name=name) == 1
+    assert "container_label_" not in text

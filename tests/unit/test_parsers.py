@@ -7,6 +7,7 @@ import pytest
 from cgwatch.cgroup.base import shares_from_weight
 from cgwatch.cgroup.v1 import memory_from_v1
 from cgwatch.cgroup.v2 import memory_from_v2
+from cgwatch.collectors.network import is_ignored_interface
 from cgwatch.host.cgroupfs import (parse_blkio_throttle, parse_cfs_quota, parse_cpu_max, parse_cpu_stat,
                                    parse_cpuacct_stat, parse_io_stat, parse_pressure, parse_v1_limit)
 from cgwatch.host.parse import ParseError, parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
@@ -124,6 +125,36 @@ def test_memory_from_v2_maps_anon_file_and_events():
                        {"max": 7, "oom_kill": 2}, swap_current=3, peak=150)
     assert (m.rss_bytes, m.cache_bytes, m.mapped_file_bytes, m.working_set_bytes) == (60, 40, 5, 70)
     assert (m.failcnt, m.oom_kills, m.swap_bytes, m.max_usage_bytes) == (7, 2, 3, 150)
+
+
+# Lines of the v1 fixture's /docker memory.stat (tests/fixtures/cgroupfs/v1): a parent with no
+# process of its own, whose child faulted 33352 pages.
+V1_PARENT_MEMORY_STAT = "pgfault 0\npgmajfault 0\ntotal_pgfault 33352\ntotal_pgmajfault 0\n"
+
+
+def test_memory_from_v1_page_faults_are_the_cgroups_own_in_container_scope():
+    m = memory_from_v1(0, parse_flat_keyed(V1_PARENT_MEMORY_STAT), None)
+    assert (m.pgfault, m.pgmajfault) == (0, 0)
+
+
+def test_memory_from_v1_page_faults_of_the_subtree_are_the_hierarchy_scope():
+    m = memory_from_v1(0, parse_flat_keyed(V1_PARENT_MEMORY_STAT), None)
+    assert (m.hierarchy_pgfault, m.hierarchy_pgmajfault) == (33352, 0)
+
+
+def test_memory_from_v2_page_faults_fill_both_scopes():
+    # The v2 fixture's docker scope: memory.stat is hierarchical on v2, as cAdvisor reads it.
+    m = memory_from_v2(100, parse_flat_keyed("pgfault 6960\npgmajfault 47\n"), {}, None, None)
+    assert (m.pgfault, m.pgmajfault, m.hierarchy_pgfault, m.hierarchy_pgmajfault) == (6960, 47, 6960, 47)
+
+
+@pytest.mark.parametrize("interface, ignored", [
+    ("lo", True), ("veth3a1b2c", True), ("veth-docker", True), ("docker0", True), ("nerdctl0", True),
+    ("Docker0", True),  # cAdvisor lower-cases before matching
+    ("eth0", False), ("ens3", False), ("br-1234abcd", False), ("wlan0", False), ("cni0", False),
+])
+def test_interfaces_cadvisor_ignores_are_skipped(interface, ignored):
+    assert is_ignored_interface(interface) is ignored
 
 
 @pytest.mark.parametrize("weight, shares", [(1, 2), (10000, 262144), (100, 2597)])
