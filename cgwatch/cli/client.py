@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -70,3 +71,9 @@ def add_api_options(p: argparse.ArgumentParser) -> None:
 def client_from(args: argparse.Namespace, timeout: float = DEFAULT_TIMEOUT_S) -> ApiClient:
     """The client the options of add_api_options describe."""
     return ApiClient(args.api, read_token(args.token_file, args.state_dir), timeout=timeout)
+
+
+def refused(exc: Exception, status: int | None = None) -> int:
+    """One line on stderr for a command that could not be done; exit status 1."""
+    print(f"cgwatch: {exc}" + (f" (HTTP {status})" if status is not None else ""), file=sys.stderr)
+    return 1

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..limits.fields import LIMIT_FIELDS
-from .client import ApiError, add_api_options, client_from
+from .client import ApiError, add_api_options, client_from, refused
 
 
 def add_limit_commands(sub: argparse._SubParsersAction) -> None:
@@ -69,11 +68,9 @@ def _run(call) -> int:  # type: ignore[no-untyped-def]
         print(json.dumps(call(), indent=2))
         return 0
     except ApiError as exc:
-        print(f"cgwatch: {exc} (HTTP {exc.status})", file=sys.stderr)
-        return 1
+        return refused(exc, exc.status)
     except OSError as exc:
-        print(f"cgwatch: cannot reach the agent: {exc}", file=sys.stderr)
-        return 1
+        return refused(f"cannot reach the agent: {exc}")
 
 
 def cmd_set(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_CGROUP_ROOT, DEFAULT_PROC_ROOT
-from .client import ApiClient, ApiError, add_api_options, client_from
+from .client import ApiClient, ApiError, add_api_options, client_from, refused
 from .topview import (SORT_KEYS, Reading, Row, frame_json, human_bytes, printable, rows_between, select, sort_rows,
                       table_lines)
 
@@ -164,11 +164,9 @@ def _guard(run):  # type: ignore[no-untyped-def]
     try:
         return run()
     except NoData as exc:
-        print(f"cgwatch: {exc}", file=sys.stderr)
-        return 1
+        return refused(exc)
     except ApiError as exc:
-        print(f"cgwatch: {exc} (HTTP {exc.status})", file=sys.stderr)
-        return 1
+        return refused(exc, exc.status)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
