@@ -78,7 +78,6 @@ class Agent:
                                  writer=self.host.writer, overrides=self.overrides,
                                  policy_path=settings.policy_file, registry=registry)
         self._scheduler: Any = None
-        self._listing: tuple[Collection, asyncio.Future[bytes]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,11 +168,7 @@ class Agent:
     # so no flood of them on the public listener walks the host more than scrapes do.
     async def containers_json(self) -> bytes:
         """GET /api/v1/containers' body: made once per collection, however many ask for it."""
-        got = await self.exporter.collection()
-        held = self._listing
-        if held is None or held[0] is not got:
-            held = self._listing = (got, asyncio.ensure_future(asyncio.to_thread(listing_json, got)))
-        return await asyncio.shield(held[1])
+        return await self.exporter.derived("listing", listing_json)
 
     async def container(self, ref: str) -> dict[str, Any]:
         got, c = await self._collected(ref)
