@@ -11,7 +11,6 @@ a vanishing scan, a failing writer or a wrapped runtime client instead of patchi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
 from .security.audit import Attempt, AuditLog, Auditor
 from .security.statedir import check_state_dir
 from .security.token import load_or_create_token
-from .views import container_json
+from .views import container_json, listing_json
 
 log = logging.getLogger("cgwatch.agent")
 
@@ -40,11 +39,6 @@ log = logging.getLogger("cgwatch.agent")
 def docker_info(c: DockerContainer) -> RuntimeInfo:
     return RuntimeInfo(runtime="docker", name=c.name, image=c.image, labels=dict(c.labels),
                        started_at=c.started_at)
-
-
-def listing_json(got: Collection) -> bytes:
-    """The containers of one collection as GET /api/v1/containers' JSON. Blocking."""
-    return json.dumps({"containers": [container_json(c, got.reader) for c in got.containers]}).encode()
 
 
 class Agent:
@@ -168,7 +162,7 @@ class Agent:
     # so no flood of them on the public listener walks the host more than scrapes do.
     async def containers_json(self) -> bytes:
         """GET /api/v1/containers' body: made once per collection, however many ask for it."""
-        return await self.exporter.derived("listing", listing_json)
+        return await self.exporter.derived("listing", lambda got: listing_json(got.containers, got.reader))
 
     async def container(self, ref: str) -> dict[str, Any]:
         got, c = await self._collected(ref)

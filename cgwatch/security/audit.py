@@ -149,7 +149,7 @@ class Auditor:
             return
         attempt.recorded = True
         self.updates.labels("rejected").inc()
-        key = (entry["client"], cause, entry["mode"], attempt.path.partition("?")[0][:200])
+        key = (entry["client"], cause, entry["mode"], entry["path"])  # the path has no query (refusals.py)
         line, closed = self._refusals.admit(key, entry)
         self._close_windows_later()
         if line is not None or closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -31,3 +32,8 @@ def container_json(c: Container, reader: CgroupReader) -> dict[str, Any]:
         },
         "limits": {**asdict(limits), "cpus": limits.cpus},
     }
+
+
+def listing_json(containers: list[Container], reader: CgroupReader) -> bytes:
+    """GET /api/v1/containers' body for ``containers``. Blocking: reads their cgroups' files."""
+    return json.dumps({"containers": [container_json(c, reader) for c in containers]}).encode()
