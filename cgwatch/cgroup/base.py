@@ -39,6 +39,11 @@ class CgroupReader(ABC):
         ``cgroup.threads``) and, with the pids controller, ``pids.current`` (its whole subtree)."""
 
     @abstractmethod
+    def threads(self, path: str) -> int | None:
+        """Threads of the cgroup's subtree: ``pids.current`` (cAdvisor's ThreadsCurrent); without
+        the pids controller, and at the root (no ``pids.current``), the cgroup's own threads."""
+
+    @abstractmethod
     def io(self, path: str) -> list[IoDevice]: ...
 
     @abstractmethod

@@ -132,6 +132,14 @@ class V1Reader(CgroupReader):
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
                      pids_current=read_int(f"{pids_dir}/pids.current") if pids_dir else None)
 
+    def threads(self, path: str) -> int | None:
+        pids_dir = self._dir("pids", path)
+        current = read_int(f"{pids_dir}/pids.current") if pids_dir else None
+        if current is not None:
+            return current
+        d = pids_dir or self._dir("cpu", path)
+        return None if d is None else count_lines(f"{d}/tasks")
+
     def io(self, path: str) -> list[IoDevice]:
         d = self._dir("blkio", path)
         if d is None:

@@ -93,6 +93,11 @@ class V2Reader(CgroupReader):
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/cgroup.threads"),
                      pids_current=read_int(f"{d}/pids.current"))
 
+    def threads(self, path: str) -> int | None:
+        d = self._dir(path)
+        current = read_int(f"{d}/pids.current")
+        return current if current is not None else count_lines(f"{d}/cgroup.threads")
+
     def io(self, path: str) -> list[IoDevice]:
         text = read_text(f"{self._dir(path)}/io.stat")
         return parse_io_stat(text) if text is not None else []

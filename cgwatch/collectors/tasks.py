@@ -31,10 +31,8 @@ class TasksCollector(Collector):
     specs = SPECS
 
     def read(self, ctx: ScrapeContext, c: Container) -> TaskCounts:
-        tasks = ctx.reader.tasks(c.path)
         # cAdvisor's ThreadsCurrent is pids.current: every task of the cgroup's subtree, so
         # /docker or a pod's cgroup shows its containers' threads (cgroup-v1/pids.rst,
-        # cgroup-v2.rst "pids.current"). Without the pids controller (and at the root, which has
-        # no pids.current): the cgroup's own threads.
-        threads = tasks.pids_current if tasks.pids_current is not None else tasks.threads
-        return TaskCounts(len(ctx.procs(c.path)), threads, ctx.reader.limits(c.path).pids_max)
+        # cgroup-v2.rst "pids.current"); the reader falls back to the cgroup's own threads.
+        # Processes from the PIDs read once per scrape (ctx.procs), not cgroup.procs again.
+        return TaskCounts(len(ctx.procs(c.path)), ctx.reader.threads(c.path), ctx.reader.limits(c.path).pids_max)
