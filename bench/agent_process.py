@@ -95,7 +95,7 @@ class AgentProcess:
         self.log_path = state_dir / "agent.log"
         argv = [sys.executable, "-m", "cgwatch", "serve",
                 "--listen", f"127.0.0.1:{self.port}", "--api-listen", f"127.0.0.1:{self.api_port}",
-                "--state-dir", str(state_dir), "--docker-host", "", "--max-age", "0"]
+                "--state-dir", str(state_dir), "--docker-host", "", "--podman-host", "", "--containerd-host", "", "--max-age", "0"]
         for glob in ignore:
             argv += ["--ignore-cgroup", glob]
         argv += extra_args

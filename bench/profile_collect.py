@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sandbox = BenchCgroups()
         sandbox.add_containers(args.n)
-        agent = Agent(Settings(docker_host="", ignore_cgroups=IGNORE, max_age_s=0, state_dir=tmp))
+        agent = Agent(Settings(docker_host="", podman_host="", containerd_host="", ignore_cgroups=IGNORE, max_age_s=0, state_dir=tmp))
         collect = agent.exporter.collect_blocking
         gc_clock = GcClock()
         for _ in range(2):

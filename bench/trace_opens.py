@@ -23,7 +23,7 @@ def trace(ignore: tuple[str, ...]) -> tuple[list[str], list[str]]:
     from cgwatch.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="cgwatch-trace-") as tmp:
-        agent = Agent(Settings(docker_host="", ignore_cgroups=ignore, max_age_s=0, state_dir=Path(tmp)))
+        agent = Agent(Settings(docker_host="", podman_host="", containerd_host="", ignore_cgroups=ignore, max_age_s=0, state_dir=Path(tmp)))
         roots = [str(r) for r in agent.host.layout.hierarchy_roots()]
         prefixes = tuple(r + "/" for r in roots)
         opened: list[str] = []

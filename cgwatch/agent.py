@@ -18,7 +18,7 @@ from typing import Any
 
 from .collectors import Collector, enabled_collectors
 from .config import Settings
-from .discovery.inventory import Container, DiscoveryOptions, RuntimeInfo, resolve
+from .discovery.inventory import Container, DiscoveryOptions, resolve
 from .discovery.recent import RecentScan
 from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
@@ -27,7 +27,10 @@ from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
 from .hostfs import Host
 from .limits.service import LimitService
-from .runtimes.docker import DockerClient, DockerContainer, DockerWatcher
+from .runtimes import build_runtimes
+from .runtimes.base import Runtime, RuntimeContainer
+from .runtimes.docker import DockerClient
+from .runtimes.registry import Runtimes
 from .security.audit import Attempt, AuditLog, Auditor
 from .security.statedir import check_state_dir
 from .security.token import load_or_create_token
@@ -36,27 +39,21 @@ from .views import container_json, listing_json
 log = logging.getLogger("cgwatch.agent")
 
 
-def docker_info(c: DockerContainer) -> RuntimeInfo:
-    return RuntimeInfo(runtime="docker", name=c.name, image=c.image, labels=dict(c.labels),
-                       started_at=c.started_at)
-
-
 class Agent:
     def __init__(self, settings: Settings, *, host: Host | None = None, docker_client: DockerClient | None = None,
-                 collectors: list[Collector] | None = None):
+                 runtimes: list[Runtime] | None = None, collectors: list[Collector] | None = None):
+        """``docker_client`` replaces the Docker adapter's client (a test's wrapped one);
+        ``runtimes`` replaces every adapter built from the settings."""
         self.settings = settings
         self.host = host if host is not None else Host(settings.cgroup_root, settings.proc_root)
         self.options = DiscoveryOptions(include_raw=settings.include_raw, ignore=settings.ignore_cgroups)
-        self.docker_client = docker_client
-        if self.docker_client is None and settings.docker_host:
-            self.docker_client = DockerClient(settings.docker_host)
-        self.docker = (DockerWatcher(self.docker_client, on_change=self._docker_changed)
-                       if self.docker_client is not None else None)
-        self.recent = RecentScan(lambda: self.host.scan(self.options, self._lookup), self.host.reader.exists)
+        adapters = runtimes if runtimes is not None else build_runtimes(settings, docker_client=docker_client)
+        self.recent = RecentScan(lambda: self.host.scan(self.options, self.runtimes.find), self.host.reader.exists)
         self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
                                  collectors if collectors is not None else enabled_collectors(settings.disabled_collectors),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist)
         registry = self.exporter.registry
+        self.runtimes = Runtimes(adapters, registry)
         check_state_dir(settings.state_dir, settings.token_file)  # before anything in it is trusted
         self.token, self.token_path = load_or_create_token(settings.token_file, settings.state_dir)
         audit_log = AuditLog(settings.state_dir / "audit.log", settings.audit_max_bytes, settings.audit_keep,
@@ -66,7 +63,7 @@ class Agent:
         cpus, _ = self.host.proc.machine()
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
                                    auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
-                                   refresher=self.docker, docker=self.docker_client,
+                                   refresher=self.runtimes, runtimes=self.runtimes,
                                    allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
         self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
                                  writer=self.host.writer, overrides=self.overrides,
@@ -78,8 +75,7 @@ class Agent:
         log.info("starting", extra={"cgroup_mode": self.host.layout.mode.value,
                                     "cgroup_root": str(self.host.cgroup_root), "proc_root": str(self.host.proc_root),
                                     "token_file": str(self.token_path)})
-        if self.docker is not None:
-            await self.docker.start()
+        await self.runtimes.start(self._runtime_changed)
         self._start_scheduler()
 
     def _start_scheduler(self) -> None:
@@ -97,31 +93,22 @@ class Agent:
     async def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        if self.docker is not None:
-            await self.docker.stop()
-        if self.docker_client is not None:
-            await self.docker_client.close()
+        await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
 
     # -- runtimes -----------------------------------------------------------------------------
-    async def _docker_changed(self, container_id: str, container: DockerContainer | None) -> None:
+    async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass.
-        One Docker no longer lists (``None``) was removed: forget what the API asked for it."""
+        One its runtime no longer lists (``None``) was removed: forget what the API asked for it."""
         if container is None:
             if await asyncio.to_thread(self.overrides.destroyed, container_id):
                 log.info("desired limits of a removed container forgotten", extra={"container": container_id})
             return
         if container.running:
             try:
-                await self.enforcer.reconcile_id(container_id, "docker-event")
+                await self.enforcer.reconcile_id(container_id, f"{runtime}-event")
             except CgwatchError as exc:
                 log.warning("birth reconcile failed", extra={"container": container_id, "error": exc.message})
-
-    def _lookup(self, container_id: str) -> RuntimeInfo | None:
-        if self.docker is None:
-            return None
-        found = self.docker.get(container_id)
-        return docker_info(found) if found is not None else None
 
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
@@ -188,8 +175,8 @@ class Agent:
         try:
             await self._collected(ref)
         except ContainerNotFound:
-            # Started a moment ago, its event still in flight: Docker knows its name already.
-            if self.docker is None or await self.docker.refresh(ref) is None:
+            # Started a moment ago, its event still in flight: its runtime knows its name already.
+            if await self.runtimes.refresh(ref) is None:
                 raise
 
     def _still_there(self, ref: str, c: Container, answer: dict[str, Any]) -> dict[str, Any]:
@@ -201,10 +188,12 @@ class Agent:
 
     def health(self) -> dict[str, Any]:
         stats = self.exporter.last_stats
+        docker = self.runtimes.get("docker")
         return {
             "status": "ok",
             "cgroup_mode": self.host.layout.mode.value,
-            "docker": None if self.docker is None else {"connected": self.docker.connected},
+            "docker": None if docker is None else {"connected": docker.connected},
+            "runtimes": self.runtimes.health(),
             "last_collection_seconds": None if stats is None else round(stats.duration_s, 6),
         }
 

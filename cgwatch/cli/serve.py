@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .. import log as logsetup
 from ..collectors import ALL as ALL_COLLECTORS
-from ..config import (DEFAULT_API_LISTEN, DEFAULT_CGROUP_ROOT, DEFAULT_DOCKER_HOST, DEFAULT_LISTEN, DEFAULT_PROC_ROOT,
+from ..config import (DEFAULT_API_LISTEN, DEFAULT_CGROUP_ROOT, DEFAULT_CONTAINERD_HOST, DEFAULT_DOCKER_HOST,
+                      DEFAULT_PODMAN_HOST, DEFAULT_LISTEN, DEFAULT_PROC_ROOT,
                       DEFAULT_STATE_DIR, Settings, parse_hostport)
 from ..host.layout import LayoutError
 
@@ -48,6 +49,10 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        help=f"proc filesystem mount point (default {DEFAULT_PROC_ROOT})")
     serve.add_argument("--docker-host", default=DEFAULT_DOCKER_HOST, metavar="URL",
                        help=f"Docker Engine API (default {DEFAULT_DOCKER_HOST}; '' disables)")
+    serve.add_argument("--podman-host", default=DEFAULT_PODMAN_HOST, metavar="URL",
+                       help=f"Podman's API service (default {DEFAULT_PODMAN_HOST}; '' disables)")
+    serve.add_argument("--containerd-host", default=DEFAULT_CONTAINERD_HOST, metavar="URL",
+                       help=f"containerd's gRPC API, every namespace (default {DEFAULT_CONTAINERD_HOST}; '' disables)")
     serve.add_argument("--no-raw-cgroups", dest="include_raw", action="store_false",
                        help="skip cgroups that belong to no known runtime (the root '/' stays)")
     serve.add_argument("--ignore-cgroup", action="append", default=[], metavar="GLOB",
@@ -98,6 +103,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(listen=args.listen, api_listen=args.api_listen, state_dir=args.state_dir,
                     cgroup_root=args.cgroup_root, proc_root=args.proc_root, docker_host=args.docker_host,
+                    podman_host=args.podman_host, containerd_host=args.containerd_host,
                     include_raw=args.include_raw, ignore_cgroups=tuple(args.ignore_cgroup),
                     label_allowlist=tuple(args.label_allowlist),
                     disabled_collectors=frozenset(args.disable_collector), max_age_s=args.max_age,

@@ -13,6 +13,8 @@ DEFAULT_STATE_DIR = Path("/var/lib/cgwatch")
 DEFAULT_CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEFAULT_PROC_ROOT = Path("/proc")
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_PODMAN_HOST = "unix:///run/podman/podman.sock"
+DEFAULT_CONTAINERD_HOST = "unix:///run/containerd/containerd.sock"
 
 
 def parse_hostport(value: str) -> tuple[str, int]:
@@ -31,8 +33,10 @@ class Settings:
     state_dir: Path = DEFAULT_STATE_DIR
     cgroup_root: Path = DEFAULT_CGROUP_ROOT
     proc_root: Path = DEFAULT_PROC_ROOT
-    # "" disables the Docker integration entirely.
+    # Each runtime's API; "" turns that runtime's integration off.
     docker_host: str = DEFAULT_DOCKER_HOST
+    podman_host: str = DEFAULT_PODMAN_HOST
+    containerd_host: str = DEFAULT_CONTAINERD_HOST
     include_raw: bool = True
     ignore_cgroups: tuple[str, ...] = ()
     label_allowlist: tuple[str, ...] = ()

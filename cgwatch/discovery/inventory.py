@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..errors import AmbiguousRef, ContainerNotFound, InvalidRef
 from ..host.layout import CgroupLayout
+from ..runtimes.base import K8S_CONTAINER, K8S_NAMESPACE, K8S_POD, K8S_POD_UID, RuntimeContainer
 from .classify import Identity, classify
 from .walk import walk_cgroups
 
@@ -20,26 +21,11 @@ _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 # [a-zA-Z0-9][a-zA-Z0-9_.-]+).
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:=+-]{0,254}")
 
-K8S_NAMESPACE = "io.kubernetes.pod.namespace"
-K8S_POD = "io.kubernetes.pod.name"
-K8S_CONTAINER = "io.kubernetes.container.name"
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeInfo:
-    """What a runtime's API says about a container (Docker today)."""
-
-    runtime: str
-    name: str
-    image: str
-    labels: Mapping[str, str]
-    started_at: float | None = None
-
 
 @dataclass(slots=True)
 class Container:
     path: str                 # cgroup path; cAdvisor's `id` label
-    runtime: str              # docker, containerd, cri-o, cri, podman, kubernetes, systemd, raw
+    runtime: str              # docker, containerd, cri-o, cri, podman, lxc, kubernetes, systemd, raw
     id: str                   # runtime ID, systemd unit name, or the path for raw cgroups
     name: str = ""            # cAdvisor's `name` label: '' for systemd and raw cgroups, as cAdvisor
     image: str = ""
@@ -71,19 +57,25 @@ class DiscoveryOptions:
     ignore: tuple[str, ...] = ()
 
 
-LookupFn = Callable[[str], RuntimeInfo | None]
+# lookup(cgroup path, the ID the path gives or '') -> what a runtime's API says (runtimes.Runtimes.find).
+LookupFn = Callable[[str, str], RuntimeContainer | None]
 
 
 def build_container(path: str, ident: Identity, lookup: LookupFn | None) -> Container:
-    """A Container for ``path``, named by the runtime's API when it knows the ID."""
+    """A Container for ``path``, named by the runtime whose API claims it."""
     container_id = ident.id
     leaf = path.rsplit("/", 1)[-1]
-    if ident.runtime == "raw" and _HEX64.fullmatch(leaf):
-        container_id = leaf  # a bare ID under an unusual parent (docker --cgroup-parent)
-    info = lookup(container_id) if lookup is not None and _HEX64.fullmatch(container_id) else None
+    if ident.runtime == "raw":
+        # A bare ID under an unusual parent (docker --cgroup-parent, containerd's /<namespace>/<id>):
+        # a runtime may claim it, by ID or by the path it put the container at.
+        container_id = leaf if _HEX64.fullmatch(leaf) else ""
+    elif ident.runtime in ("systemd", "kubernetes", "lxc"):
+        container_id = ""
+    info = lookup(path, container_id) if lookup is not None else None
     if info is not None:
-        return Container(path=path, runtime=info.runtime, id=container_id, name=info.name,
-                         image=info.image, labels=info.labels, pod_uid=ident.pod_uid,
+        pod_uid = ident.pod_uid or (info.labels.get(K8S_POD_UID) or None if info.kubernetes else None)
+        return Container(path=path, runtime=info.runtime, id=info.id, name=info.name or info.id,
+                         image=info.image, labels=info.labels, pod_uid=pod_uid,
                          qos=ident.qos, started_at=info.started_at)
     if ident.is_container:
         # The runtime's API is absent or does not know it (yet): the ID stands in for the name.

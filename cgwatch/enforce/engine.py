@@ -103,8 +103,11 @@ class Enforcer:
         return not self.policy.rules and self.overrides.empty()
 
     async def reconcile_all(self) -> int:
-        """One pass over every container; returns the number repaired."""
+        """One pass over every container; returns the number repaired. Changes a runtime missed
+        while it was down are sent to it first (LimitService.push_pending)."""
         self.reload_policy()
+        if len(self._limits.pending):
+            await self._limits.push_pending()
         if self._idle():
             self._known_paths = None
             self._forget_gone(set())

@@ -1,8 +1,10 @@
 """Reading and changing one container's limits: the safety rules, the one writer, the audit.
 
 request -> resolve the container -> validate against the host -> refuse what would surprise
-(memory below the working set, a kubelet-owned container) -> apply through Docker where Docker
-can say it, cgroupfs for the rest -> read back -> audit. A failed apply rolls back.
+(memory below the working set, a kubelet-owned container) -> apply through the owning runtime's
+API where it can say it, cgroupfs for the rest -> read back -> audit. A failed apply rolls back.
+A runtime that cannot be reached is not an error: the kernel takes the change and the runtime is
+told when it answers again (pending.py).
 """
 
 from __future__ import annotations
@@ -13,20 +15,19 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..cgroup.base import CgroupReader
 from ..cgroup.writer import CgroupWriter
 from ..discovery.inventory import Container
 from ..errors import CgwatchError, ContainerNotFound, KubernetesManaged, LimitConflict, RuntimeRefused, StateUnwritable
 from ..model import Limits
+from ..runtimes.base import RuntimeApiError, RuntimeContainer
+from ..runtimes.registry import Runtimes
 from ..security.audit import Attempt, Auditor
-from .docker_plan import plan_update
+from .pending import PendingPushes
 from .request import LimitRequest, Mode, format_cpuset, parse_limit_request
 from .validate import HostFacts, resolve_target
-
-if TYPE_CHECKING:
-    from ..runtimes.docker import DockerClient
 
 log = logging.getLogger("cgwatch.limits")
 
@@ -59,7 +60,7 @@ class LimitService:
 
     def __init__(self, *, resolver: Resolver, reader: CgroupReader, writer: CgroupWriter, auditor: Auditor,
                  host_cpus: int, recorder: ChangeRecorder | None = None, refresher: Refresher | None = None,
-                 docker: DockerClient | None = None, allow_kubernetes: bool = False, is_v2: bool = False):
+                 runtimes: Runtimes | None = None, allow_kubernetes: bool = False, is_v2: bool = False):
         self._resolver = resolver
         self._reader = reader
         self._writer = writer
@@ -67,7 +68,8 @@ class LimitService:
         self._host_cpus = host_cpus
         self._recorder = recorder
         self._refresher = refresher
-        self._docker = docker
+        self._runtimes = runtimes if runtimes is not None else Runtimes()
+        self.pending = PendingPushes()
         self._allow_kubernetes = allow_kubernetes
         self._is_v2 = is_v2
         # One lock per cgroup being changed, alive only while a change holds or awaits it: a dict
@@ -195,19 +197,16 @@ class LimitService:
 
     async def _apply(self, c: Container, target: Limits, before: Limits, host: HostFacts,
                      force: bool) -> tuple[str, list[str]]:
-        notes: list[str] = []
-        via = "cgroupfs"
+        via, notes = "cgroupfs", []
         try:
-            if c.runtime == "docker" and self._docker is not None:
-                via = "docker"
-                notes = await self._apply_docker(c, target, before, host)
+            via, notes = await self._apply_runtime(c, target, before, host)
             if force and self._is_v2:
                 await self._reclaim_first(c, target, before)
-            # Whatever Docker did not (or could not) do, cgroupfs does: the kernel ends equal to target.
+            # Whatever the runtime did not (or could not) do, cgroupfs does: the kernel ends equal to target.
             now = await asyncio.to_thread(self._reader.limits, c.path)
             written = await asyncio.to_thread(self._writer.apply, c.path, target, now)
-            if via == "docker" and written:
-                via = "docker+cgroupfs"
+            if via != "cgroupfs" and written:
+                via = f"{via}+cgroupfs"
         except CgwatchError as exc:
             if not await asyncio.to_thread(self._reader.exists, c.path):
                 # Removed mid-change (docker rm, a unit stopped): nothing is left to write or roll
@@ -218,20 +217,72 @@ class LimitService:
             raise
         return via, notes
 
-    async def _apply_docker(self, c: Container, target: Limits, before: Limits, host: HostFacts) -> list[str]:
-        from ..runtimes.docker import DockerError
+    async def _apply_runtime(self, c: Container, target: Limits, before: Limits,
+                             host: HostFacts) -> tuple[str, list[str]]:
+        """The owning runtime's part: (how it was applied, notes). A runtime that cannot be
+        reached, or does not know a cgroup shaped like its own, leaves it all to cgroupfs."""
+        runtime = self._runtimes.get(c.runtime)
+        if runtime is None:
+            return "cgroupfs", []
+        rc = self._runtime_container(c)
+        if not runtime.writable(rc):
+            return "cgroupfs", [f"{runtime.name} does not take limit changes for this container: "
+                                "written through cgroupfs"]
+        try:
+            done = await runtime.update(rc, target, before, format_cpuset(host.allowed_cpus))
+        except RuntimeApiError as exc:
+            if not exc.unreachable:
+                raise RuntimeRefused(f"{runtime.name} refused the update: {exc.message}",
+                                     runtime=runtime.name, runtime_status=exc.status) from exc
+            self.pending.defer(c.path, runtime.name, c.id, c.display_name, target, before)
+            log.warning("runtime unreachable; limits written through cgroupfs",
+                        extra={"container": c.id, "runtime": runtime.name, "error": exc.message})
+            return "cgroupfs", [f"{runtime.name} could not be reached ({exc.message}): written through "
+                                f"cgroupfs; {runtime.name}'s own record still shows the old values, and the "
+                                f"change is sent to it as soon as it answers"]
+        if not done.known:
+            return "cgroupfs", [f"{runtime.name} does not know this container: governed as a plain cgroup, "
+                                "written through cgroupfs"]
+        return runtime.name, done.notes
 
-        raw = await self._docker.inspect_raw(c.id)
-        if raw is None:
-            return ["Docker does not know this container; written through cgroupfs"]
-        plan = plan_update(target, before, raw.get("HostConfig") or {}, format_cpuset(host.allowed_cpus))
-        if plan.body:
-            try:
-                await self._docker.update(c.id, plan.body)
-            except DockerError as exc:
-                raise RuntimeRefused(f"Docker refused the update: {exc.message}",
-                                     docker_status=exc.status, body=plan.body) from exc
-        return plan.unexpressible
+    def _runtime_container(self, c: Container) -> RuntimeContainer:
+        return RuntimeContainer(runtime=c.runtime, id=c.id, name=c.name, image=c.image, labels=c.labels)
+
+    async def push_pending(self) -> int:
+        """Send the changes a runtime missed while it was down, now that it may answer; returns
+        how many it took. Each is audited ("pushed"), a refusal too; one still unreachable waits."""
+        pushed = 0
+        for path, p in self.pending.items():
+            runtime = self._runtimes.get(p.runtime)
+            if runtime is None or not runtime.connected:
+                continue
+            if not await asyncio.to_thread(self._reader.exists, path):
+                self.pending.done(path, p)  # the container went: nothing to record
+                continue
+            entry: dict[str, Any] = {"client": "reconciler", "ref": p.container_id, "mode": "push",
+                                     "container_id": p.container_id, "container_name": p.name,
+                                     "runtime": p.runtime, "requested": limits_json(p.target)}
+            rc = RuntimeContainer(runtime=p.runtime, id=p.container_id, name=p.name)
+            async with self._locks.setdefault(path, asyncio.Lock()):
+                allowed = await asyncio.to_thread(self._reader.allowed_cpus, path)
+                cpus = allowed or frozenset(range(self._host_cpus))
+                try:
+                    done = await runtime.update(rc, p.target, p.recorded, format_cpuset(cpus))
+                except RuntimeApiError as exc:
+                    if exc.unreachable:
+                        continue
+                    self.pending.done(path, p)
+                    entry.update(result="failed", error={"error": "runtime_refused", "message": exc.message})
+                    await self._auditor.record(entry)
+                    log.warning("runtime refused a pending change", extra={"container": p.container_id,
+                                                                             "error": exc.message})
+                    continue
+            self.pending.done(path, p)
+            entry.update(result="pushed" if done.known else "noop", applied_via=p.runtime, notes=done.notes)
+            await self._auditor.record(entry)
+            log.info("pending limits sent to the runtime", extra={"container": p.container_id, "runtime": p.runtime})
+            pushed += done.known
+        return pushed
 
     async def _reclaim_first(self, c: Container, target: Limits, before: Limits) -> None:
         """v2, forced decrease: memory.high throttles and reclaims without the OOM killer

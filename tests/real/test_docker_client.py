@@ -16,7 +16,7 @@ import pytest
 
 from cgwatch.runtimes.docker.client import DockerClient, DockerError
 from cgwatch.runtimes.docker.parsing import DockerContainer
-from cgwatch.runtimes.docker.watcher import DockerWatcher
+from cgwatch.runtimes.docker import DockerWatcher
 from tests.conftest import need
 from tests.support.docker import DOCKER_HOST, IMAGE, docker_missing
 

@@ -127,7 +127,7 @@ def test_agent_restart_restores_every_desired_limit(sandbox, tmp_path, kill):
     cg = sandbox.create(f"docker/{cid}")
     port = free_port()
     args = [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{free_port()}",
-            "--api-listen", f"127.0.0.1:{port}", "--state-dir", str(state), "--docker-host", "",
+            "--api-listen", f"127.0.0.1:{port}", "--state-dir", str(state), "--docker-host", "", "--podman-host", "", "--containerd-host", "",
             "--ignore-cgroup", "/process_api*", "--reconcile-interval", "1"]
 
     def start() -> subprocess.Popen:

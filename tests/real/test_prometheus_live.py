@@ -202,7 +202,7 @@ def live(tmp_path_factory):
         agent = start_logged(
             [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{metrics_port}",
              "--api-listen", f"127.0.0.1:{api_port}", "--state-dir", str(work / "state"),
-             "--max-age", "0", "--docker-host", "", "--policy", str(work / "policy.yml"),
+             "--max-age", "0", "--docker-host", "", "--podman-host", "", "--containerd-host", "", "--policy", str(work / "policy.yml"),
              "--reconcile-interval", "1", *ignore_others(box)],
             work / "cgwatch.log", cwd=REPO)
         cleanup.callback(stop, agent)

@@ -21,7 +21,7 @@ def test_serve_answers_on_both_listeners_and_stops_on_sigterm(sandbox, tmp_path)
     metrics_port, api_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{metrics_port}",
-         "--api-listen", f"127.0.0.1:{api_port}", "--state-dir", str(tmp_path), "--docker-host", "",
+         "--api-listen", f"127.0.0.1:{api_port}", "--state-dir", str(tmp_path), "--docker-host", "", "--podman-host", "", "--containerd-host", "",
          "--ignore-cgroup", "/process_api*", "--max-age", "0"],
         stderr=subprocess.PIPE, text=True)
     try:

@@ -28,7 +28,7 @@ def start(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
     (subprocess.run's timeout), so a hang fails the test instead of stalling it."""
     return subprocess.run(
         [sys.executable, "-m", "cgwatch", "serve", "--listen", f"127.0.0.1:{free_port()}",
-         "--api-listen", f"127.0.0.1:{free_port()}", "--state-dir", str(workdir / "state"), "--docker-host", "",
+         "--api-listen", f"127.0.0.1:{free_port()}", "--state-dir", str(workdir / "state"), "--docker-host", "", "--podman-host", "", "--containerd-host", "",
          "--ignore-cgroup", "/process_api*", *extra], capture_output=True, text=True, cwd=REPO, timeout=30)
 
 

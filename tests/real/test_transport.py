@@ -353,7 +353,7 @@ def test_prometheus_scrapes_over_https_with_a_client_certificate_and_basic_auth(
 
 def serve_briefly(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cgwatch", "serve", "--listen", "127.0.0.1:0", "--api-listen",
-                           "127.0.0.1:0", "--state-dir", str(tmp_path / "state"), "--docker-host", "", *map(str, args)],
+                           "127.0.0.1:0", "--state-dir", str(tmp_path / "state"), "--docker-host", "", "--podman-host", "", "--containerd-host", "", *map(str, args)],
                           capture_output=True, text=True, timeout=30, cwd=REPO)
 
 

@@ -14,7 +14,9 @@ HOST_IGNORE = ("/process_api*",)
 
 
 def agent_settings(tmp_path: Path, **overrides) -> Settings:
-    base = Settings(state_dir=tmp_path / "state", docker_host="", max_age_s=0.0, ignore_cgroups=HOST_IGNORE)
+    # No runtime unless a test asks for one: the host's own daemons are not the suite's.
+    base = Settings(state_dir=tmp_path / "state", docker_host="", podman_host="", containerd_host="",
+                    max_age_s=0.0, ignore_cgroups=HOST_IGNORE)
     return replace(base, **overrides)
 
 

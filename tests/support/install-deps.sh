@@ -13,9 +13,12 @@
 #   chromium        the web page, tested as a person would use it (headless)
 #   tmux            `cgwatch top` driven in a real terminal
 #   openssl curl    test certificates and real TLS clients (tests/real/test_transport.py)
+#   podman          a real Podman and its API service (tests/real/test_podman.py)
+#   containerd      a standalone containerd and `ctr` (tests/real/test_containerd.py); docker.io brings it
+#   lxc             a real LXC container (tests/real/test_lxc.py)
 set -euo pipefail
 PKGS=(docker.io busybox-static iproute2 prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium
-      tmux openssl curl)
+      tmux openssl curl podman containerd lxc)
 missing=()
 for p in "${PKGS[@]}"; do
   [ "$p" = docker.io ] && command -v dockerd >/dev/null && command -v docker >/dev/null && continue

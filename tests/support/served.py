@@ -96,7 +96,7 @@ def serve_agent(workdir: Path, *extra: str, prefix: Sequence[str] = (), scheme: 
     log = (workdir / "agent.log").open("w")
     proc = subprocess.Popen(
         [*prefix, sys.executable, "-m", "cgwatch", "serve", "--listen", served.metrics.removeprefix(f"{scheme}://"),
-         "--api-listen", served.api.removeprefix(f"{scheme}://"), "--state-dir", str(state), "--docker-host", "",
+         "--api-listen", served.api.removeprefix(f"{scheme}://"), "--state-dir", str(state), "--docker-host", "", "--podman-host", "", "--containerd-host", "",
          "--ignore-cgroup", "/process_api*", "--max-age", "0", *extra], stderr=log, cwd=REPO)
     try:
         answers = ready or (lambda s: get(f"{s.api}/healthz")[0] == 200)

@@ -255,7 +255,7 @@ def test_the_image_builds_runs_and_turns_healthy(tmp_path):
             "-v", "/proc:/host/proc:ro", "-v", "/sys/fs/cgroup:/host/sys/fs/cgroup:ro",
             # 0700: the agent refuses a state directory others can write (a tmpfs is 1777 by default).
             "--mount", "type=tmpfs,destination=/var/lib/cgwatch,tmpfs-mode=0700",
-            image, "--docker-host=", "--ignore-cgroup=/process_api*", "--ignore-cgroup=/cgwatch-bench-*",
+            image, "--docker-host=", "--podman-host=", "--containerd-host=", "--ignore-cgroup=/process_api*", "--ignore-cgroup=/cgwatch-bench-*",
         ).stdout.strip()
         deadline = time.monotonic() + 60
         while (health := docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()) != "healthy":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cgwatch.limits.docker_plan import plan_update
+from cgwatch.runtimes.docker.plan import plan_update
 from cgwatch.model import Limits
 
 NONE = Limits(cpu_period_us=100000, cpu_shares=1024, cpuset_cpus="0-1")

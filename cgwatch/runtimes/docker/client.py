@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from ...config import DEFAULT_DOCKER_HOST
+from ..base import RuntimeApiError
 from .parsing import DockerContainer, DockerEvent, parse_container, parse_event, parse_list_entry
 from .stream import JsonStreamDecoder, OnBadLine
 
@@ -25,13 +26,8 @@ DEFAULT_HOST = DEFAULT_DOCKER_HOST
 _INSPECT_CONCURRENCY = 8
 
 
-class DockerError(Exception):
+class DockerError(RuntimeApiError):
     """The daemon said no (``status`` is its HTTP status) or could not be reached (``status`` None)."""
-
-    def __init__(self, status: int | None, message: str):
-        super().__init__(f"{status}: {message}" if status is not None else message)
-        self.status = status
-        self.message = message
 
 
 def _split_host(host: str) -> tuple[str | None, str]:

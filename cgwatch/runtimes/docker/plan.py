@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Limits
-from ..cgroup.writer import DEFAULT_PERIOD_US, DEFAULT_SHARES
+from ...model import Limits
+from ...cgroup.writer import DEFAULT_PERIOD_US, DEFAULT_SHARES
 
 NANO = 1_000_000_000
 
