@@ -18,17 +18,21 @@ from typing import Any
 
 from .collectors import Collector, enabled_collectors
 from .config import Settings
-from .discovery.inventory import Container, DiscoveryOptions, resolve
+from .deaths.keeper import DeathKeeper
+from .deaths.watcher import OomWatcher
+from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target, resolve
 from .discovery.recent import RecentScan
+from .enforce.births import BirthWatcher
 from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
 from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
+from .fsusage import LayerWalker
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes import build_runtimes
-from .runtimes.base import Runtime, RuntimeContainer
+from .runtimes.base import OomSource, Runtime, RuntimeContainer
 from .runtimes.docker import DockerClient
 from .runtimes.registry import Runtimes
 from .security.audit import Attempt, AuditLog, Auditor
@@ -41,19 +45,34 @@ log = logging.getLogger("cgwatch.agent")
 
 class Agent:
     def __init__(self, settings: Settings, *, host: Host | None = None, docker_client: DockerClient | None = None,
-                 runtimes: list[Runtime] | None = None, collectors: list[Collector] | None = None):
+                 runtimes: list[Runtime] | None = None, collectors: list[Collector] | None = None,
+                 fs_walker: LayerWalker | None = None):
         """``docker_client`` replaces the Docker adapter's client (a test's wrapped one);
-        ``runtimes`` replaces every adapter built from the settings."""
+        ``runtimes`` replaces every adapter built from the settings; ``fs_walker`` the
+        writable-layer walker (a test's with its own budget)."""
         self.settings = settings
         self.host = host if host is not None else Host(settings.cgroup_root, settings.proc_root)
         self.options = DiscoveryOptions(include_raw=settings.include_raw, ignore=settings.ignore_cgroups)
         adapters = runtimes if runtimes is not None else build_runtimes(settings, docker_client=docker_client)
-        self.recent = RecentScan(lambda: self.host.scan(self.options, self.runtimes.find), self.host.reader.exists)
+        self.recent = RecentScan(lambda: self.host.scan(self.options, self.runtimes.find), self.host.reader.exists,
+                                 ignore=self.options.ignore)
+        self.fs_walker = fs_walker if fs_walker is not None else LayerWalker(self.host.proc_root)
+        # Removed containers' last series kept a while, and the OOM kills that removed them (deaths/).
+        keep = settings.removed_retention_s
+        self.oom_watcher = OomWatcher(self.host.layout) if keep > 0 else None
+        self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
+                                  lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
         self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
-                                 collectors if collectors is not None else enabled_collectors(settings.disabled_collectors),
-                                 max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist)
+                                 collectors if collectors is not None
+                                 else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
+                                 max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist,
+                                 deaths=self.deaths)
         registry = self.exporter.registry
         self.runtimes = Runtimes(adapters, registry)
+        if self.deaths is not None:  # the runtimes' own OOM events: a further source of the count
+            for adapter in self.runtimes:
+                if isinstance(adapter, OomSource):
+                    adapter.follow_ooms(self.deaths.runtime_oom)
         check_state_dir(settings.state_dir, settings.token_file)  # before anything in it is trusted
         self.token, self.token_path = load_or_create_token(settings.token_file, settings.state_dir)
         audit_log = AuditLog(settings.state_dir / "audit.log", settings.audit_max_bytes, settings.audit_keep,
@@ -67,7 +86,10 @@ class Agent:
                                    allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
         self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
                                  writer=self.host.writer, overrides=self.overrides,
-                                 policy_path=settings.policy_file, registry=registry)
+                                 policy_path=settings.policy_file, registry=registry, naming=self.runtimes)
+        # New cgroups get their limits at their mkdir, before the runtime starts their process.
+        self.births = BirthWatcher(self.host.layout, self._born, self.enforcer.cgroup_globs,
+                                   ignore=settings.ignore_cgroups)
         self._scheduler: Any = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -75,7 +97,11 @@ class Agent:
         log.info("starting", extra={"cgroup_mode": self.host.layout.mode.value,
                                     "cgroup_root": str(self.host.cgroup_root), "proc_root": str(self.host.proc_root),
                                     "token_file": str(self.token_path)})
+        if self.oom_watcher is not None:
+            self.oom_watcher.start()
         await self.runtimes.start(self._runtime_changed)
+        self.births.start()
+        await self.fs_walker.start()
         self._start_scheduler()
 
     def _start_scheduler(self) -> None:
@@ -93,8 +119,22 @@ class Agent:
     async def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        await self.births.stop()
+        if self.oom_watcher is not None:
+            self.oom_watcher.stop()
+        await self.fs_walker.stop()
         await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
+
+    async def _born(self, path: str) -> None:
+        """A cgroup made a moment ago (births.py): watched for OOM kills, then given its limits.
+        A failure to watch it must not cost it its limits: logged, and the limits go on."""
+        if self.deaths is not None:
+            try:
+                self.deaths.born(path)
+            except Exception:  # noqa: BLE001 - isolated: limits at birth matter more
+                log.exception("cannot watch a new cgroup for OOM kills", extra={"cgroup": path})
+        await self.enforcer.born(path)
 
     # -- runtimes -----------------------------------------------------------------------------
     async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:
@@ -125,9 +165,9 @@ class Agent:
         return {"policy": self.enforcer.policy.to_json(), "error": self.enforcer.policy_error,
                 "containers": self.enforcer.governing(containers)}
 
-    async def desired(self, ref: str) -> dict[str, Any]:
-        await self._known(ref)
-        c = await self.limits.find(ref)
+    async def desired(self, target: Target) -> dict[str, Any]:
+        await self._known(target)
+        c = await self.limits.find(target)
         d = self.enforcer.desired_for(c)
         record = self.overrides.store.get(c.id)
         return {"id": c.id, "name": c.display_name, "source": d.source if d else None,
@@ -135,11 +175,11 @@ class Agent:
                 "limits": record["limits"] if record else (dict(d.rule.limits) if d and d.rule else None),
                 "keep_for_name": bool(record and record.get("keep_for_name"))}
 
-    async def release(self, ref: str, attempt: Attempt) -> dict[str, Any]:
-        """Forget the API's desired state for a container: the policy (if any) governs again."""
-        c = await self.limits.find(ref)
+    async def release(self, target: Target, attempt: Attempt) -> dict[str, Any]:
+        """Forget the API's desired state for a container or cgroup: the policy (if any) governs again."""
+        c = await self.limits.find(target)
         removed = await asyncio.to_thread(self.overrides.forget, c)
-        await self.auditor.record({"client": attempt.client, "ref": ref[:200], "mode": "release", "container_id": c.id,
+        await self.auditor.record({"client": attempt.client, "ref": str(target)[:200], "mode": "release", "container_id": c.id,
                                    "container_name": c.display_name, "result": "accepted" if removed else "noop"},
                                   attempt)
         return {"id": c.id, "name": c.display_name, "released": removed}
@@ -155,28 +195,30 @@ class Agent:
         got, c = await self._collected(ref)
         return await asyncio.to_thread(lambda: self._still_there(ref, c, container_json(c, got.reader)))
 
-    async def limits_of(self, ref: str) -> dict[str, Any]:
-        """GET .../limits: the kernel's values now (a read after a write shows it), of a container the
-        shared collection knows (or Docker names): a ref nobody knows costs no walk of its own."""
-        await self._known(ref)
-        return await self.limits.read(ref)
+    async def limits_of(self, target: Target) -> dict[str, Any]:
+        """GET .../limits: the kernel's values now (a read after a write shows it), of a container or
+        cgroup the shared collection knows (or Docker names): a target nobody knows costs no walk of
+        its own."""
+        await self._known(target)
+        return await self.limits.read(target)
 
-    async def _collected(self, ref: str) -> tuple[Collection, Container]:
-        """``ref`` in the latest collection, else in one begun after the request (it may be new)."""
+    async def _collected(self, target: Target) -> tuple[Collection, Container]:
+        """``target`` in the latest collection, else in one begun after the request (it may be new)."""
         asked = time.monotonic()
         got = await self.exporter.collection()
         try:
-            return got, resolve(ref, got.containers)
+            return got, self.recent.find(target, got.containers)
         except ContainerNotFound:
             got = await self.exporter.collection(since=asked)
-            return got, resolve(ref, got.containers)
+            return got, self.recent.find(target, got.containers)
 
-    async def _known(self, ref: str) -> None:
+    async def _known(self, target: Target) -> None:
         try:
-            await self._collected(ref)
+            await self._collected(target)
         except ContainerNotFound:
             # Started a moment ago, its event still in flight: its runtime knows its name already.
-            if await self.runtimes.refresh(ref) is None:
+            # (A path needs no name: the collection that did not list it began after the request.)
+            if isinstance(target, CgroupPath) or await self.runtimes.refresh(target) is None:
                 raise
 
     def _still_there(self, ref: str, c: Container, answer: dict[str, Any]) -> dict[str, Any]:

@@ -29,12 +29,31 @@ class ContainerNotFound(CgwatchError):
     code = "container_not_found"
 
 
+class CgroupNotFound(ContainerNotFound):
+    """A cgroup path the agent does not see now: never made, removed, or skipped by --ignore-cgroup."""
+
+    code = "cgroup_not_found"
+
+
 class AmbiguousRef(CgwatchError):
     code = "ambiguous_ref"
 
 
 class InvalidRef(CgwatchError):
     code = "invalid_ref"
+
+
+class InvalidCgroupPath(InvalidRef):
+    """A cgroup path that could name something other than one cgroup the walk found: "..", ".",
+    "//", control characters, percent-encoded '/', '.' or '%'."""
+
+    code = "invalid_cgroup_path"
+
+
+class ProtectedCgroup(CgwatchError):
+    """A cgroup cgwatch never changes: the root cgroup holds the whole host, not a container."""
+
+    code = "protected_cgroup"
 
 
 class InvalidRequest(CgwatchError):

@@ -26,6 +26,7 @@ from prometheus_client import ProcessCollector, PlatformCollector
 from . import __version__
 from .cgroup.base import CgroupReader
 from .collectors import Collector, ScrapeContext
+from .deaths.keeper import DeathKeeper
 from .discovery.inventory import Container
 from .exposition import Family, render
 from .host.procfs import ProcFS
@@ -79,17 +80,23 @@ class OnceReader:
             return self._kept[key]
         return once
 
+    def kept(self, name: str, path: str) -> object | None:
+        """What ``name`` (one of KEPT) of ``path`` read in this collection, without reading anything."""
+        return self._kept.get((name, path))
+
 
 class Exporter:
     def __init__(self, reader: CgroupReader, proc: ProcFS, scan: Callable[[], list[Container]],
                  collectors: list[Collector], max_age_s: float = 1.0,
-                 label_allowlist: tuple[str, ...] = ()):
+                 label_allowlist: tuple[str, ...] = (), deaths: DeathKeeper | None = None):
+        """``deaths`` keeps dead containers' last series (--removed-retention); None: they go at once."""
         self._reader = reader
         self._proc = proc
         self._scan = scan
         self._collectors = collectors
         self._max_age_s = max_age_s
         self._label_allowlist = label_allowlist
+        self._deaths = deaths
         self._cached: tuple[float, Collection] | None = None  # (finished at, collection)
         self._inflight: asyncio.Future[Collection] | None = None
         # What is made from one collection (the gzipped body, the API's listing), once, by name.
@@ -169,6 +176,12 @@ class Exporter:
                 self.collector_errors.labels(collector.name).inc()
                 ok = False
             timings[collector.name] = (time.perf_counter() - t0, ok)
+        if self._deaths is not None:
+            try:
+                self._deaths.collected(ctx, families, reader)
+            except Exception:  # the living's series must not fail with the dead's
+                log.exception("keeping removed containers' series failed")
+                self.collector_errors.labels("retention").inc()
         self.collections.inc()
         stats = CollectionStats(time.perf_counter() - started, timings, len(containers))
         self.last_stats = stats

@@ -51,10 +51,13 @@ tar -C "$stdlib" --exclude=./test --exclude=./idlelib --exclude=./tkinter --excl
     [ -e "$dest" ] || cp -L "$lib" "$dest"
   done
 
-# Wheels with Rust or C++ extensions (bcrypt's) link libgcc_s, which python:3.11-slim has but
-# CPython itself does not need: take it from the directory of the interpreter's libc.
+# Wheels with Rust or C++ extensions link libraries python:3.11-slim has but CPython itself does
+# not need: libgcc_s (bcrypt's), libstdc++, librt and libpthread (grpcio's cygrpc, protobuf's _upb;
+# seen with ldd). Take them from the directory of the interpreter's libc.
 libdir=$(dirname "$(ldd "$PY" | awk '$1 == "libc.so.6" {print $3}')")
-[ -e "$libdir/libgcc_s.so.1" ] && cp -L "$libdir/libgcc_s.so.1" "$root$(into_usr "$libdir")/"
+for lib in libgcc_s.so.1 libstdc++.so.6 librt.so.1 libpthread.so.0 libdl.so.2; do
+  [ -e "$libdir/$lib" ] && cp -L "$libdir/$lib" "$root$(into_usr "$libdir")/"
+done
 
 cp "$BUSYBOX" "$root/usr/bin/busybox"
 for tool in sh ls cat env; do ln -s busybox "$root/usr/bin/$tool"; done

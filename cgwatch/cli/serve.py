@@ -63,6 +63,9 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        choices=sorted(ALL_COLLECTORS), help=f"turn a collector off: {', '.join(ALL_COLLECTORS)}")
     serve.add_argument("--max-age", type=float, default=1.0, metavar="SECONDS",
                        help="serve a scrape from a collection at most this old (default 1.0; 0: always collect)")
+    serve.add_argument("--removed-retention", type=float, default=300.0, metavar="SECONDS",
+                       help="keep a removed container's last series, frozen, this long (default 300; 0: drop them "
+                       "at once), so its final counters and container_last_seen can be scraped")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--token-file", type=Path, help="the API's bearer token (default: <state-dir>/token, "
                        "generated on first start with mode 0600)")
@@ -107,6 +110,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     include_raw=args.include_raw, ignore_cgroups=tuple(args.ignore_cgroup),
                     label_allowlist=tuple(args.label_allowlist),
                     disabled_collectors=frozenset(args.disable_collector), max_age_s=args.max_age,
+                    removed_retention_s=args.removed_retention,
                     log_level=args.log_level, token_file=args.token_file,
                     anonymous_api_reads=args.anonymous_api_reads,
                     allow_kubernetes_writes=args.allow_kubernetes_writes, tls_cert=args.tls_cert,

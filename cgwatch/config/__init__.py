@@ -43,6 +43,10 @@ class Settings:
     disabled_collectors: frozenset[str] = field(default_factory=frozenset)
     # A scrape is served from a collection at most this old; 0 collects on every scrape.
     max_age_s: float = 1.0
+    # A removed container's last series stay exported (frozen) this long; 0 drops them at once.
+    # 5 minutes: `time() - container_last_seen > 60` fires (with a `for:` of a minute or two), and
+    # scrapes every 60 s see the final counters at least twice.
+    removed_retention_s: float = 300.0
     log_level: str = "info"
     # The API's bearer token: this file, or <state_dir>/token generated on first start.
     token_file: Path | None = None

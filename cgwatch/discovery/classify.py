@@ -7,6 +7,9 @@ The shapes, by runtime and cgroup driver:
               /kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid_with_underscores>.slice/
                   cri-containerd-<id>.scope | crio-<id>.scope | docker-<id>.scope
   podman      /machine.slice/libpod-<id>.scope  (systemd), /libpod_parent/libpod-<id> (cgroupfs)
+  lxc         /lxc.payload.<name> (LXC 4 and later), /lxc/<name> (earlier); the name is the ID.
+              /lxc.monitor.<name> (lxc-start's monitor process) and /lxc.pivot (where LXC parks
+              itself while it removes a container's cgroup) are not containers: raw.
   systemd     any *.service, *.scope, *.slice, *.socket, *.mount, *.swap unit
   raw         everything else, the root "/" included
 """
@@ -28,8 +31,12 @@ _POD_CGROUPFS = re.compile(r"^pod([0-9a-f-]{36})$")
 _POD_SYSTEMD = re.compile(r"^kubepods(?:-(besteffort|burstable))?-pod([0-9a-f_]{36})\.slice$")
 _QOS_CGROUPFS = {"besteffort", "burstable"}
 _SYSTEMD_UNIT = re.compile(r"^.+\.(service|scope|slice|socket|mount|swap)$")
+# LXC's cgroup names, as LXC 5.0.2 makes them here (/work/shared/REAL-PARTS.md; LXC before 4.0
+# used lxc/<name>). A container name has no '/': it is one path segment.
+_LXC_PAYLOAD = re.compile(r"^lxc\.payload\.(.+)$")
+_LXC_OWN = re.compile(r"^lxc\.(monitor\..+|pivot)$")
 
-RUNTIMES = ("docker", "containerd", "cri-o", "cri", "podman", "kubernetes", "systemd", "raw")
+RUNTIMES = ("docker", "containerd", "cri-o", "cri", "podman", "lxc", "kubernetes", "systemd", "raw")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +66,17 @@ def classify(path: str) -> Identity:
         if m:
             return Identity(runtime, m.group(1), pod_uid, qos)
 
+    parent = parts[-2] if len(parts) > 1 else ""
+    m = _LXC_PAYLOAD.match(leaf)
+    if m:
+        return Identity("lxc", m.group(1))
+    if _LXC_OWN.match(leaf):
+        return Identity("raw", path)  # LXC's own processes, never a container's (a .scope-like name too)
+    if parent == "lxc":
+        return Identity("lxc", leaf)
+
     m = _BARE_ID.match(leaf)
     if m:
-        parent = parts[-2] if len(parts) > 1 else ""
         if parent == "docker":
             return Identity("docker", m.group(1))
         if pod_uid:
@@ -77,9 +92,19 @@ def classify(path: str) -> Identity:
     return Identity("raw", path)
 
 
+def kubelet_owned(path: str) -> bool:
+    """Inside the kubelet's hierarchy (`/kubepods`, its QoS cgroups, pods and their containers):
+    the kubelet sets these limits and puts back what anyone else writes."""
+    return any(_is_kubepods(p) for p in path.split("/") if p)
+
+
+def _is_kubepods(part: str) -> bool:
+    return part == "kubepods" or part.startswith("kubepods.") or part.startswith("kubepods-")
+
+
 def _kubernetes_facts(parts: list[str]) -> tuple[str | None, str | None]:
     """(pod UID, QoS class) when the path lies inside a Kubernetes pod cgroup."""
-    if not any(p == "kubepods" or p.startswith("kubepods.") or p.startswith("kubepods-") for p in parts):
+    if not any(_is_kubepods(p) for p in parts):
         return None, None
     for i, part in enumerate(parts):
         m = _POD_CGROUPFS.match(part)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..errors import AmbiguousRef, ContainerNotFound, InvalidRef
+from ..errors import AmbiguousRef, CgroupNotFound, ContainerNotFound, InvalidCgroupPath, InvalidRef, ProtectedCgroup
 from ..host.layout import CgroupLayout
 from ..runtimes.base import K8S_CONTAINER, K8S_NAMESPACE, K8S_POD, K8S_POD_UID, RuntimeContainer
 from .classify import Identity, classify
@@ -20,6 +20,9 @@ _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 # control characters (a trailing newline included), bounded (Docker names are
 # [a-zA-Z0-9][a-zA-Z0-9_.-]+).
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:=+-]{0,254}")
+# A cgroup path's text: no control characters (NUL, a newline in an audit line or a log), bounded
+# by PATH_MAX. The segments are checked one by one (parse_cgroup_path).
+_PATH_TEXT = re.compile(r"[^\x00-\x1f\x7f]{0,4095}")
 
 
 @dataclass(slots=True)
@@ -33,6 +36,7 @@ class Container:
     pod_uid: str | None = None
     qos: str | None = None
     started_at: float | None = None
+    health: str | None = None   # the runtime's healthcheck verdict (RuntimeContainer.health)
 
     @property
     def display_name(self) -> str:
@@ -76,10 +80,11 @@ def build_container(path: str, ident: Identity, lookup: LookupFn | None) -> Cont
         pod_uid = ident.pod_uid or (info.labels.get(K8S_POD_UID) or None if info.kubernetes else None)
         return Container(path=path, runtime=info.runtime, id=info.id, name=info.name or info.id,
                          image=info.image, labels=info.labels, pod_uid=pod_uid,
-                         qos=ident.qos, started_at=info.started_at)
+                         qos=ident.qos, started_at=info.started_at, health=info.health)
     if ident.is_container:
-        # The runtime's API is absent or does not know it (yet): the ID stands in for the name.
-        return Container(path=path, runtime=ident.runtime, id=container_id, name=container_id,
+        # The runtime's API is absent or does not know it (yet): the ID stands in for the name
+        # (an LXC container's ID is its name, from the path: no API names it).
+        return Container(path=path, runtime=ident.runtime, id=ident.id, name=ident.id,
                          pod_uid=ident.pod_uid, qos=ident.qos)
     return Container(path=path, runtime=ident.runtime, id=ident.id, pod_uid=ident.pod_uid, qos=ident.qos)
 
@@ -118,6 +123,83 @@ def resolve(ref: str, containers: Iterable[Container]) -> Container:
             raise AmbiguousRef(f"ID prefix {ref!r} matches {len(prefixed)} containers",
                                matches=[c.id for c in prefixed][:10])
     raise ContainerNotFound(f"no container matches {ref!r}", ref=ref)
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupPath:
+    """A target named by its cgroup path ("/batch/job-7"), as parse_cgroup_path made it: a plain
+    cgroup, an LXC container, a systemd unit whose name is not unique, any container by its cgroup."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+# What the limits API changes: a container ref ("web", an ID or prefix) or a cgroup path.
+Target = str | CgroupPath
+
+
+def parse_cgroup_path(text: str) -> CgroupPath:
+    """``text`` as a cgroup path, "batch/job-7" or "/batch/job-7" alike ('' is the root).
+
+    A path must name exactly the cgroup the walk lists under it, so nothing that a filesystem
+    would resolve to somewhere else is taken ("..", ".", "//"): such a path is refused, not
+    normalised. Raises InvalidCgroupPath.
+    """
+    if not _PATH_TEXT.fullmatch(text):
+        raise InvalidCgroupPath("a cgroup path has no control characters and at most 4095 characters",
+                                path=text[:200])
+    rel = text[1:] if text.startswith("/") else text
+    if rel and any(seg in ("", ".", "..") for seg in rel.split("/")):
+        raise InvalidCgroupPath("a cgroup path is the one the agent lists (\"cgroup\" in GET /api/v1/containers): "
+                                "no '..', '.' or empty segments", path=text[:200])
+    return CgroupPath("/" + rel)
+
+
+def find_path(target: CgroupPath, containers: Iterable[Container], ignore: Iterable[str] = ()) -> Container:
+    """The cgroup the walk found at ``target``: a container's cgroup is that container (so its
+    runtime applies a change), any other cgroup is itself (runtime raw, systemd, lxc...).
+
+    Raises ProtectedCgroup for the root, CgroupNotFound for a path no walk lists (``ignore``,
+    the walk's --ignore-cgroup globs, says why when one of them hides it)."""
+    check_path(target, ignore)
+    for c in containers:
+        if c.path == target.path:
+            return c
+    raise CgroupNotFound(f"the agent sees no cgroup {target.path!r} now (a path is one GET /api/v1/containers "
+                         "lists as \"cgroup\"; plain cgroups are left out under --no-raw-cgroups)",
+                         path=target.path[:200])
+
+
+def check_path(target: CgroupPath, ignore: Iterable[str] = ()) -> None:
+    """Refuse what no walk could make writable: the root, and cgroups the walk is told to skip."""
+    if target.path == "/":
+        raise ProtectedCgroup("the root cgroup holds the whole host, not a container: cgwatch does not change it",
+                              path="/")
+    pattern = ignored_by(target.path, ignore)
+    if pattern is not None:
+        raise CgroupNotFound(f"cgroup {target.path!r} is ignored (--ignore-cgroup {pattern!r}): the agent neither "
+                             "reads nor changes it", path=target.path[:200], ignored_by=pattern)
+
+
+def ignored_by(path: str, ignore: Iterable[str]) -> str | None:
+    """The --ignore-cgroup glob that hides ``path``: the walk skips a matching cgroup and all below it."""
+    patterns = tuple(ignore)
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        prefix = "/" + "/".join(parts[:i])
+        for p in patterns:
+            if fnmatch.fnmatchcase(prefix, p):
+                return p
+    return None
+
+
+def find_target(target: Target, containers: Iterable[Container], ignore: Iterable[str] = ()) -> Container:
+    """A container ref resolved as resolve() does, a cgroup path as find_path() does."""
+    if isinstance(target, CgroupPath):
+        return find_path(target, containers, ignore)
+    return resolve(target, containers)
 
 
 def allowed_labels(labels: Mapping[str, str], allow: Iterable[str]) -> dict[str, str]:

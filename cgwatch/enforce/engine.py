@@ -4,6 +4,13 @@ Desired limits come from, in order: an API override for the container (desired.p
 first matching policy rule. The reconcile loop compares desired with what the kernel holds (the
 writer's plan: empty means no drift) and repairs through the limit service, the API's own path.
 Enforcement calls the service; the service never calls back.
+
+A birth is not drift. The first application to a cgroup created while the agent runs (seen by
+births.py at its mkdir, by a runtime's start event or by the birth scan) is counted in
+cgwatch_limit_birth_applies_total and audited as mode "birth"; only a cgroup that was seen
+holding its target before, or that was there before the agent started, is repaired as drift
+(cgwatch_limit_drift_repairs_total). A cgroup is told apart from an earlier one at the same path
+(`docker restart` makes a new one) by its creation time.
 """
 
 from __future__ import annotations
@@ -14,17 +21,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
 from ..cgroup.base import CgroupReader
 from ..cgroup.writer import CgroupWriter
-from ..discovery.inventory import Container
+from ..discovery.classify import classify
+from ..discovery.inventory import Container, build_container
 from ..errors import CgwatchError
 from ..limits.service import LimitService
 from ..model import Limits
+from ..runtimes.base import RuntimeContainer
 from .desired import ApiOverrides, Desired
 from .policy import Policy, PolicyError, load_policy_file
 
@@ -33,15 +42,28 @@ log = logging.getLogger("cgwatch.enforce")
 # A container whose limits keep being changed behind our back is repaired at most this often.
 MAX_REPAIRS_PER_WINDOW = 5
 REPAIR_WINDOW_S = 60.0
+# The first application to a cgroup created less than this before the agent started is a birth too.
+CLOCK_SLACK_S = 0.5
+# What noticed a cgroup: births.py at its mkdir.
+CREATED = "cgroup-created"
 DESIRED_RESOURCES = ("cpu_quota_us", "cpu_period_us", "cpu_shares", "memory_limit_bytes",
                      "memory_reservation_bytes", "memory_swap_limit_bytes", "pids_max")
+
+
+class Naming(Protocol):
+    """Who names a new cgroup's container (runtimes.registry.Runtimes)."""
+
+    def find(self, path: str, container_id: str) -> RuntimeContainer | None: ...
+
+    async def refresh(self, ref: str) -> RuntimeContainer | None: ...
 
 
 class Enforcer:
     def __init__(self, *, scan: Callable[[], list[Container]], limits: LimitService, reader: CgroupReader,
                  writer: CgroupWriter, overrides: ApiOverrides, policy_path: Path | None,
-                 registry: CollectorRegistry):
+                 registry: CollectorRegistry, naming: Naming | None = None):
         self._scan = scan
+        self._naming = naming
         self._limits = limits
         self._reader = reader
         self._writer = writer
@@ -54,8 +76,17 @@ class Enforcer:
         self._repairs: dict[str, deque[float]] = {}
         self._known_paths: set[str] | None = None
         self._last_targets: dict[str, tuple[Container, Limits]] = {}
-        self.repairs_total = Counter("cgwatch_limit_drift_repairs", "Drift repairs made by the reconciler.",
+        # cgroup path -> creation time of the cgroup there that was seen holding its target.
+        self._held: dict[str, float] = {}
+        # Wall clock, as cgroup creation times are; the kernel stamps those with its coarse clock
+        # (current_time(): up to a tick behind), so a cgroup made just after the start can look older.
+        self._started = time.time() - CLOCK_SLACK_S
+        self.repairs_total = Counter("cgwatch_limit_drift_repairs",
+                                     "Resources brought back to their desired limits after they drifted.",
                                      ["resource"], registry=registry)
+        self.births_total = Counter("cgwatch_limit_birth_applies",
+                                    "Resources given their desired limits in a cgroup created while the agent runs.",
+                                    ["resource"], registry=registry)
         self.reload_errors = Counter("cgwatch_policy_reload_errors", "Policy files that failed to load.",
                                      registry=registry)
         self.policy_rules = Gauge("cgwatch_policy_rules", "Rules in the loaded policy.", registry=registry)
@@ -135,8 +166,37 @@ class Enforcer:
         repaired = 0
         for c in containers:
             if c.path not in known:
-                repaired += await self.reconcile(c, "birth")
+                repaired += await self.reconcile(c, "birth-scan")
         return repaired
+
+    async def born(self, path: str) -> int:
+        """A cgroup created a moment ago (births.py saw its mkdir), before its runtime starts the
+        container's process: its desired limits now. Returns 1 when limits were applied."""
+        if self._idle():
+            return 0
+        return await self.reconcile(await self._new_container(path), CREATED)
+
+    async def _new_container(self, path: str) -> Container:
+        """The Container at a new cgroup, named by its runtime. The runtime's cache may not hold it
+        yet (dockerd answers an inspect only once the start is done, so the inspect that follows the
+        create event may still be waiting): a runtime that does not know the ID is asked once."""
+        ident = classify(path)
+        unknown: list[str] = []
+
+        def lookup(p: str, container_id: str) -> RuntimeContainer | None:
+            found = self._naming.find(p, container_id) if self._naming is not None else None
+            if found is None and container_id:
+                unknown.append(container_id)
+            return found
+
+        c = build_container(path, ident, lookup)
+        if unknown and self._naming is not None and await self._naming.refresh(unknown[0]) is not None:
+            c = build_container(path, ident, self._naming.find)
+        return c
+
+    def cgroup_globs(self) -> list[str]:
+        """The policy's ``cgroup:`` globs: births.py watches the parents they name."""
+        return [r.match.cgroup for r in self.policy.rules if r.match.cgroup]
 
     async def reconcile_id(self, container_id: str, reason: str) -> int:
         # Called for every Docker event, one after another: a walk of the whole hierarchy each
@@ -157,20 +217,37 @@ class Enforcer:
             log.warning("cannot evaluate desired limits", extra={"container": c.id, "error": exc.message})
             return 0
         self._last_targets[c.path] = (c, target)
-        if not drift or not self._may_repair(c.path):
+        created = await asyncio.to_thread(self._reader.created, c.path)
+        if created is None:
+            return 0  # removed since it was found: its files read as absent, which is no drift
+        if not drift:
+            self._held[c.path] = created
+            return 0
+        birth = self._is_birth(c.path, created, reason)
+        if not self._may_repair(c.path):
             return 0
         try:
-            repaired = await self._limits.repair(c, target, reason=reason, source=desired.source,
-                                                 rule=desired.rule.name if desired.rule else None,
-                                                 recheck=lambda: self._drifted_target(c))
+            changed = await self._limits.repair(c, target, reason=reason, source=desired.source,
+                                                rule=desired.rule.name if desired.rule else None,
+                                                recheck=lambda: self._drifted_target(c), birth=birth)
         except CgwatchError as exc:
-            log.warning("repair failed", extra={"container": c.id, "error": exc.message})
+            log.warning("birth apply failed" if birth else "repair failed",
+                        extra={"container": c.id, "error": exc.message})
             return 0
-        if not repaired:
+        if not changed:
             return 0
-        for resource in drift:
-            self.repairs_total.labels(resource).inc()
+        self._held[c.path] = created  # the apply read back at target: from now on a change is drift
+        counter = self.births_total if birth else self.repairs_total
+        for resource in changed:
+            counter.labels(resource).inc()
         return 1
+
+    def _is_birth(self, path: str, created: float, reason: str) -> bool:
+        """Limits that differ are a birth's, not drift, in a cgroup created since the agent started
+        (births.py saw its mkdir, or its creation time says so) that was never seen holding its
+        target: runc may not have written the runtime's own limits yet (`docker restart` makes a
+        new cgroup at the same path: a new creation time)."""
+        return (reason == CREATED or created >= self._started) and self._held.get(path) != created
 
     async def _drifted_target(self, c: Container) -> Limits | None:
         """The target ``c`` is held to now if the kernel still differs from it, else None."""
@@ -189,10 +266,15 @@ class Enforcer:
 
     def _forget_gone(self, present: set[str]) -> None:
         """Drop what is kept per cgroup for cgroups no longer on the host: their desired-limit
-        series would outlive them, and with container churn both maps would grow without end."""
+        series would outlive them, and with container churn these maps would grow without end."""
         for held in (self._last_targets, self._repairs):
             for path in held.keys() - present:
                 del held[path]
+        # A birth applied while this walk ran (births.py is faster than a walk) is not in it but is
+        # held: forgetting it would make its first drift look like a birth again.
+        for path in self._held.keys() - present:
+            if not self._reader.exists(path):
+                del self._held[path]
 
     def _may_repair(self, path: str) -> bool:
         now = time.monotonic()

@@ -46,6 +46,16 @@ def parse_meminfo_total(text: str) -> int | None:
     return None
 
 
+def parse_vmstat_oom_kills(text: str) -> int | None:
+    """/proc/vmstat "oom_kill N": every OOM kill on the host since boot, whatever cgroup the victim
+    was in (Linux 4.13+; node_exporter exports it as node_vmstat_oom_kill). None on older kernels."""
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return None
+
+
 def parse_partitions(text: str) -> dict[str, str]:
     """/proc/partitions "major minor #blocks name" -> {"MAJ:MIN": "/dev/name"}."""
     out = {}
@@ -86,6 +96,11 @@ class ProcFS:
         meminfo = read_text(self.root / "meminfo")
         cpus = parse_stat_cpus(stat) if stat is not None else None
         return cpus, parse_meminfo_total(meminfo) if meminfo is not None else None
+
+    def oom_kills(self) -> int | None:
+        """OOM kills on the whole host since boot (/proc/vmstat), None where the kernel has no count."""
+        text = read_text(self.root / "vmstat")
+        return parse_vmstat_oom_kills(text) if text is not None else None
 
     def partitions(self) -> dict[str, str]:
         """Block device names by "MAJ:MIN"; empty when /proc/partitions is unreadable."""

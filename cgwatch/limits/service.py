@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from ..cgroup.base import CgroupReader
 from ..cgroup.writer import CgroupWriter
-from ..discovery.inventory import Container
+from ..discovery.classify import kubelet_owned
+from ..discovery.inventory import CgroupPath, Container, Target
 from ..errors import CgwatchError, ContainerNotFound, KubernetesManaged, LimitConflict, RuntimeRefused, StateUnwritable
 from ..model import Limits
 from ..runtimes.base import RuntimeApiError, RuntimeContainer
@@ -36,8 +37,9 @@ RECLAIM_WAIT_S = 1.0
 
 
 class Resolver(Protocol):
-    def resolve(self, ref: str) -> Container:
-        """The container ``ref`` names (blocking; raises ContainerNotFound, AmbiguousRef, InvalidRef)."""
+    def resolve(self, target: Target) -> Container:
+        """The container a ref or a cgroup path names (blocking; raises ContainerNotFound, AmbiguousRef,
+        InvalidRef, ProtectedCgroup)."""
 
 
 class Refresher(Protocol):
@@ -76,31 +78,36 @@ class LimitService:
         # would keep one for every cgroup ever written, long after the container is gone.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def find(self, ref: str) -> Container:
+    async def find(self, target: Target) -> Container:
+        """The container a ref names, or the cgroup at a path (a container's cgroup is that container)."""
         try:
-            return await asyncio.to_thread(self._resolver.resolve, ref)
+            return await asyncio.to_thread(self._resolver.resolve, target)
         except ContainerNotFound:
             # A container started a moment ago may not be named yet (its event is still in
-            # flight): ask the runtime once, then look again.
-            if self._refresher is None or await self._refresher.refresh(ref) is None:
+            # flight): ask the runtime once, then look again. A path needs no name: the walk
+            # that did not find it was fresh.
+            if (isinstance(target, CgroupPath) or self._refresher is None
+                    or await self._refresher.refresh(target) is None):
                 raise
-            return await asyncio.to_thread(self._resolver.resolve, ref)
+            return await asyncio.to_thread(self._resolver.resolve, target)
 
-    async def read(self, ref: str) -> dict[str, Any]:
-        c = await self.find(ref)
+    async def read(self, target: Target) -> dict[str, Any]:
+        c = await self.find(target)
         lim = await asyncio.to_thread(self._reader.limits, c.path)
         # Files of a removed cgroup read as absent, i.e. "no limit": say it is gone instead.
         if not await asyncio.to_thread(self._reader.exists, c.path):
-            raise ContainerNotFound(f"{ref!r} was removed while its limits were read", ref=ref[:200])
-        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "limits": limits_json(lim)}
+            raise ContainerNotFound(f"{str(target)!r} was removed while its limits were read", ref=str(target)[:200])
+        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "cgroup": c.path,
+                "limits": limits_json(lim)}
 
-    async def change(self, ref: str, mode: Mode, body: bytes, attempt: Attempt) -> dict[str, Any]:
-        """Parse, check and apply one write; every attempt, refused or not, ends as one audit line."""
-        entry: dict[str, Any] = {"client": attempt.client, "ref": ref[:200], "mode": mode.value}
+    async def change(self, target: Target, mode: Mode, body: bytes, attempt: Attempt) -> dict[str, Any]:
+        """Parse, check and apply one write; every attempt, refused or not, ends as one audit line.
+        ``target`` is a container ref or a cgroup path (the audit line's "ref": "/batch/job-7")."""
+        entry: dict[str, Any] = {"client": attempt.client, "ref": str(target)[:200], "mode": mode.value}
         try:
             request = parse_limit_request(body, mode)
             entry.update(requested=_jsonable(request.fields), force=request.force)
-            result = await self._change(ref, request, entry)
+            result = await self._change(target, request, entry)
         except CgwatchError as exc:
             entry.update(result=_outcome(exc), error=exc.to_json())
             await self._auditor.record(entry, attempt)
@@ -109,7 +116,7 @@ class LimitService:
         await self._auditor.record(entry, attempt)
         return result
 
-    async def _change(self, ref: str, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
+    async def _change(self, ref: Target, request: LimitRequest, entry: dict[str, Any]) -> dict[str, Any]:
         # The whole ref, not the audit entry's copy (cut to 200 characters, it could name another container).
         c = await self.find(ref)
         entry.update(container_id=c.id, container_name=c.display_name, runtime=c.runtime)
@@ -117,6 +124,10 @@ class LimitService:
             raise KubernetesManaged(
                 "this container belongs to a Kubernetes pod; the kubelet owns its limits (use the pod "
                 "resize API, or start cgwatch with --allow-kubernetes-writes)", pod_uid=c.pod_uid)
+        if kubelet_owned(c.path) and not self._allow_kubernetes:
+            raise KubernetesManaged(
+                "this cgroup is the kubelet's (its pods or QoS classes); the kubelet owns its limits "
+                "(start cgwatch with --allow-kubernetes-writes to change it anyway)", cgroup=c.path[:200])
         self._auditor.check_space()
         lock = self._locks.setdefault(c.path, asyncio.Lock())
         async with lock:
@@ -137,7 +148,7 @@ class LimitService:
             after = await asyncio.to_thread(self._reader.limits, c.path)
         entry.update(after=limits_json(after), applied_via=via)
         log.info("limits changed", extra={"container": c.id, "via": via, "client": entry["client"]})
-        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "applied_via": via,
+        return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "cgroup": c.path, "applied_via": via,
                 "previous": limits_json(before), "limits": limits_json(after), "notes": notes}
 
     async def host_facts(self, c: Container) -> HostFacts:
@@ -146,15 +157,23 @@ class LimitService:
         return HostFacts(cpus=self._host_cpus, allowed_cpus=allowed or frozenset(range(self._host_cpus)))
 
     async def repair(self, c: Container, target: Limits, *, reason: str, source: str, rule: str | None,
-                     recheck: Callable[[], Awaitable[Limits | None]] | None = None) -> bool:
-        """Bring a drifted container back to ``target``: the API's path, audited, never forced.
+                     recheck: Callable[[], Awaitable[Limits | None]] | None = None,
+                     birth: bool = False) -> list[str]:
+        """Bring a container to ``target``: the API's path, audited, never forced. Returns the
+        resources changed ("cpu", "memory", ...: the controllers of the files the plan made under
+        the lock writes), [] when nothing was left to change (then nothing is audited).
 
         ``recheck``, awaited under the container's lock, gives the target as wanted now (None: no
         drift any more). The drift was seen before the lock was taken; an API change holding it
         meanwhile makes ``target`` stale, and repairing to it would undo an acknowledged change
-        (bench/LOAD.md). Returns False when there was nothing left to repair (nothing audited)."""
-        entry: dict[str, Any] = {"client": "reconciler", "ref": c.id, "mode": "repair", "reason": reason,
-                                 "source": source, "rule": rule, "container_id": c.id,
+        (bench/LOAD.md).
+
+        ``birth``: a cgroup just created, its process maybe not started yet (audited as mode
+        "birth", result "applied"). The kernel is written first, then the runtime is told: dockerd
+        holds a container's lock for the whole of its start (daemon/start.go), so asking it first
+        would leave the process running unlimited until it runs."""
+        entry: dict[str, Any] = {"client": "reconciler", "ref": c.id, "mode": "birth" if birth else "repair",
+                                 "reason": reason, "source": source, "rule": rule, "container_id": c.id,
                                  "container_name": c.display_name, "runtime": c.runtime}
         try:
             self._auditor.check_space()
@@ -162,20 +181,52 @@ class LimitService:
                 if recheck is not None:
                     target = await recheck()
                     if target is None:
-                        return False
+                        return []
                 before = await asyncio.to_thread(self._reader.limits, c.path)
+                plan = await asyncio.to_thread(self._writer.plan, c.path, target, before)
+                changed = sorted({file.name.split(".", 1)[0] for file, _ in plan})
+                if not changed:
+                    return []
                 entry["before"] = limits_json(before)
                 await asyncio.to_thread(self._refuse_below_usage, c, target, before)
-                via, _ = await self._apply(c, target, before, await self.host_facts(c), False)
+                host = await self.host_facts(c)
+                if birth:
+                    via, notes = await self._apply_at_birth(c, target, before, host)
+                else:
+                    via, notes = await self._apply(c, target, before, host, False)
                 after = await asyncio.to_thread(self._reader.limits, c.path)
         except CgwatchError as exc:
             entry.update(result=_outcome(exc), error=exc.to_json())
             await self._auditor.record(entry)
             raise
-        entry.update(result="repaired", after=limits_json(after), applied_via=via)
-        log.info("limits repaired", extra={"container": c.id, "reason": reason, "via": via})
+        entry.update(result="applied" if birth else "repaired", resources=changed, after=limits_json(after),
+                     applied_via=via, **({"notes": notes} if notes else {}))
+        log.info("limits applied to a new cgroup" if birth else "limits repaired",
+                 extra={"container": c.id, "reason": reason, "via": via, "resources": changed})
         await self._auditor.record(entry)
-        return True
+        return changed
+
+    async def _apply_at_birth(self, c: Container, target: Limits, before: Limits,
+                              host: HostFacts) -> tuple[str, list[str]]:
+        """repair's apply for a new cgroup: the kernel first, then the runtime's record (which waits
+        while the runtime starts the container). No cgroupfs pass after the runtime, as _apply
+        makes: a change someone made meanwhile (`docker update` as `docker run -d` returns) is then
+        drift for the reconciler to see, not overwritten unseen while the runtime says otherwise."""
+        written = False
+        try:
+            written = bool(await asyncio.to_thread(self._writer.apply, c.path, target, before))
+            via, notes = await self._apply_runtime(c, target, before, host)
+        except CgwatchError as exc:
+            if await asyncio.to_thread(self._reader.exists, c.path):
+                await self._rollback(c, before)
+                raise
+            if not written:
+                raise ContainerNotFound(f"{c.display_name!r} was removed while its limits were being changed",
+                                        ref=c.id) from exc
+            # It lived and went before its runtime could be told (`docker run --rm` of a short
+            # command): the kernel held its limits for all of its life.
+            return "cgroupfs", ["removed before its runtime was told"]
+        return (via if via == "cgroupfs" or not written else f"cgroupfs+{via}"), notes
 
     def _refuse_below_usage(self, c: Container, target: Limits, before: Limits) -> None:
         """Lowering memory under what the container really uses would OOM-kill it by surprise.
@@ -224,7 +275,8 @@ class LimitService:
         runtime = self._runtimes.get(c.runtime)
         if runtime is None:
             return "cgroupfs", []
-        rc = self._runtime_container(c)
+        # The adapter's own record when it has one (containerd's carries the namespace the ID lives in).
+        rc = runtime.find(c.path, c.id) or self._runtime_container(c)
         if not runtime.writable(rc):
             return "cgroupfs", [f"{runtime.name} does not take limit changes for this container: "
                                 "written through cgroupfs"]

@@ -39,6 +39,8 @@ class RuntimeContainer:
     # `linux.cgroupsPath`); None when the ID in the path is how it is found (Docker, Podman).
     cgroup_path: str | None = None
     namespace: str = ""                  # the runtime's own namespace (containerd), '' elsewhere
+    # The runtime's healthcheck verdict: "healthy", "unhealthy", "starting"; None without a healthcheck.
+    health: str | None = None
 
     @property
     def kubernetes(self) -> bool:
@@ -72,6 +74,17 @@ class RuntimeUpdate:
 
 # on_change(runtime name, container ID, the container now or None when the runtime removed it).
 OnChange = Callable[[str, str, RuntimeContainer | None], Awaitable[None] | None]
+# on_oom(runtime name, container ID): the runtime saw an OOM in that container.
+OnOom = Callable[[str, str], Awaitable[None] | None]
+
+
+@runtime_checkable
+class OomSource(Protocol):
+    """Optional beside Runtime: an adapter whose runtime reports OOMs (Docker's ``oom`` event;
+    containerd's /tasks/oom, Podman's ``oom`` are the same idea) offers them to cgwatch's OOM
+    count (deaths/), a further source beside the kernel's notifications. Called before ``start``."""
+
+    def follow_ooms(self, on_oom: OnOom) -> None: ...
 
 
 @runtime_checkable

@@ -53,6 +53,7 @@ class Source(Protocol[C]):
 
 
 OnChange = Callable[[str, "C | None"], Awaitable[None] | None]
+OnEvent = Callable[[str, str], Awaitable[None] | None]   # (container ID, action)
 
 
 class CacheWatcher(Generic[C]):
@@ -67,12 +68,17 @@ class CacheWatcher(Generic[C]):
 
     # Event actions after which the cached container may differ from the daemon's view, and those
     # that say it is gone: the runtime's own words (Docker's here; Podman's adapter passes its own).
-    refresh_actions: frozenset[str] = frozenset({"create", "start", "restart", "rename", "update", "die", "stop"})
+    refresh_actions: frozenset[str] = frozenset({"create", "start", "restart", "rename", "update", "die", "stop",
+                                                 "health_status"})
     remove_actions: frozenset[str] = frozenset({"destroy"})
 
-    def __init__(self, client: Source[C], on_change: OnChange | None = None, *, what: str = "docker"):
+    def __init__(self, client: Source[C], on_change: OnChange | None = None, *, what: str = "docker",
+                 on_event: OnEvent | None = None):
+        """``on_event(id, action)``: every event the runtime sends, before the cache acts on it
+        (actions it does not act on too: Docker's ``oom``)."""
         self._client = client
         self._on_change = on_change
+        self._on_event = on_event
         self._what = what  # the runtime's name in log lines
         self._cache: dict[str, C] = {}
         self._task: asyncio.Task[None] | None = None
@@ -179,6 +185,8 @@ class CacheWatcher(Generic[C]):
 
     async def _handle(self, ev: Event) -> None:
         action = ev.action.split(":", 1)[0].strip()
+        if self._on_event is not None:
+            await self._event(ev.id, action)
         if action in self.remove_actions:
             if self._cache.pop(ev.id, None) is not None:
                 await self._notify(ev.id, None)
@@ -211,3 +219,13 @@ class CacheWatcher(Generic[C]):
         except Exception as exc:  # the caller's bug must not stop the cache from following Docker
             self.errors_total += 1
             log.exception(f"{self._what} on_change callback failed", extra={"container": cid, "error": repr(exc)})
+
+    async def _event(self, cid: str, action: str) -> None:
+        assert self._on_event is not None
+        try:
+            result = self._on_event(cid, action)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # as for on_change
+            self.errors_total += 1
+            log.exception(f"{self._what} on_event callback failed", extra={"container": cid, "error": repr(exc)})

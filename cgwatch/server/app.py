@@ -21,6 +21,12 @@ from .origin import is_loopback_host as is_loopback, origin_middleware
 from .refusals import http1_only_middleware, refusal_audit_middleware
 from .request_body import defer_expect
 
+# Any cgroup by its path, slashes kept: /api/v1/cgroups/batch/job-7/limits. Any characters, none
+# at all included, so that the root ("/api/v1/cgroups//limits") and a decoded newline reach the
+# handler and are refused in words, not with a bare 404; the route's fixed suffix says where the
+# path ends. handlers.target_of checks the path.
+CGROUP = r"/api/v1/cgroups/{path:[\s\S]*}"
+
 READ_ROUTES = [
     web.get("/metrics", handlers.metrics),
     web.get("/healthz", handlers.healthz),
@@ -28,6 +34,8 @@ READ_ROUTES = [
     web.get("/api/v1/containers/{ref}", handlers.get_container),
     web.get("/api/v1/containers/{ref}/limits", handlers.get_limits),
     web.get("/api/v1/containers/{ref}/desired", handlers.get_desired),
+    web.get(CGROUP + "/limits", handlers.get_limits),
+    web.get(CGROUP + "/desired", handlers.get_desired),
     web.get("/api/v1/policy", handlers.get_policy),
     web.get("/api/v1/openapi.json", handlers.openapi),
 ]
@@ -38,6 +46,10 @@ WRITE_ROUTES = [
     web.patch("/api/v1/containers/{ref}/limits", handlers.change_limits, expect_handler=defer_expect),
     web.delete("/api/v1/containers/{ref}/limits", handlers.change_limits, expect_handler=defer_expect),
     web.delete("/api/v1/containers/{ref}/desired", handlers.release_desired, expect_handler=defer_expect),
+    web.put(CGROUP + "/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.patch(CGROUP + "/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.delete(CGROUP + "/limits", handlers.change_limits, expect_handler=defer_expect),
+    web.delete(CGROUP + "/desired", handlers.release_desired, expect_handler=defer_expect),
 ]
 
 # Only behind the token: command lines can carry secrets, and the page is the API's own client.

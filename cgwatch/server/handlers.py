@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import InvalidRequest, UnsupportedMediaType
+from ..discovery.inventory import Target, parse_cgroup_path
+from ..errors import InvalidCgroupPath, InvalidRequest, UnsupportedMediaType
 from ..exposition import CONTENT_TYPE
 from ..limits.request import Mode
 from .body import accepts_gzip, send
@@ -41,14 +43,33 @@ async def get_container(request: web.Request) -> web.Response:
     return web.json_response(await request.app[AGENT].container(request.match_info["ref"]))
 
 
+# Percent-encoded '/' and '.', and control characters. aiohttp decodes the path before it matches
+# a route, so "a%2Fb" would arrive as "a/b" and "%2e%2e" as "..": such a path is refused, never
+# decoded into one the client did not spell out. Other escapes ("%5C" for the backslash of
+# systemd's "\x2d") decode to the one character they name, which the walk's names are compared with.
+_ENCODED_TRICK = re.compile(r"%(2[ef]|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def target_of(request: web.Request) -> Target:
+    """What a limits route names: {ref} of /api/v1/containers/, or {path} of /api/v1/cgroups/
+    (the cgroup path without its leading '/', its slashes kept)."""
+    if "path" not in request.match_info:
+        return request.match_info["ref"]
+    if _ENCODED_TRICK.search(request.rel_url.raw_path):
+        raise InvalidCgroupPath("a cgroup path is sent as it is: its '/' and '.' never percent-encoded, and no "
+                                "control characters", path=request.rel_url.raw_path[:200])
+    return parse_cgroup_path(request.match_info["path"])
+
+
 async def get_limits(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[AGENT].limits_of(request.match_info["ref"]))
+    return web.json_response(await request.app[AGENT].limits_of(target_of(request)))
 
 
 async def change_limits(request: web.Request) -> web.Response:
     mode = Mode(request.method.lower())
+    target = target_of(request)
     body = await limits_body(request, mode)
-    result = await request.app[AGENT].limits.change(request.match_info["ref"], mode, body, attempt_of(request))
+    result = await request.app[AGENT].limits.change(target, mode, body, attempt_of(request))
     return web.json_response(result)
 
 
@@ -70,11 +91,11 @@ async def get_policy(request: web.Request) -> web.Response:
 
 
 async def get_desired(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[AGENT].desired(request.match_info["ref"]))
+    return web.json_response(await request.app[AGENT].desired(target_of(request)))
 
 
 async def release_desired(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[AGENT].release(request.match_info["ref"], attempt_of(request)))
+    return web.json_response(await request.app[AGENT].release(target_of(request), attempt_of(request)))
 
 
 # --- processes, inspect and the web page (cgwatch/views/inspect.py, cgwatch/web/) ---

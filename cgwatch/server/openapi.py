@@ -68,6 +68,12 @@ def _json(ref: str, description: str = "ok") -> dict:
 
 _REF = {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "Full container ID, unique ID prefix, or name."}
+# OpenAPI 3.0 has no path parameter that spans segments: {path} is documented as one and sent
+# with its slashes as they are ("batch/job-7"); the route takes everything up to the suffix.
+_PATH = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "A cgroup path as GET /api/v1/containers lists it (\"cgroup\"), without its leading '/' "
+                        "and with its slashes kept: batch/job-7. Never '..', '.', empty segments or "
+                        "percent-encoded '/', '.' or '%'; not the root, an ignored cgroup, or one the agent does not see."}
 _CHANGE = {
     "parameters": [_REF],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LimitRequest"}}}},
@@ -100,6 +106,21 @@ OPENAPI = {
                        "parameters": [_REF], "security": [{"bearer": []}],
                        "responses": {"200": {"description": "ok"}, **_errors(401, 404, 409, 503)}},
         },
+        "/api/v1/cgroups/{path}/limits": {
+            "get": {"summary": "The limits the kernel holds now for any cgroup, by its path", "parameters": [_PATH],
+                    "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403, 404)}},
+            "put": {**_CHANGE, "parameters": [_PATH], "summary": "Replace a cgroup's limits"},
+            "patch": {**_CHANGE, "parameters": [_PATH], "summary": "Change only the given limits of a cgroup"},
+            "delete": {**_CHANGE, "parameters": [_PATH], "summary": "Remove every limit of a cgroup", "requestBody": {
+                "required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LimitRequest"}}}}},
+        },
+        "/api/v1/cgroups/{path}/desired": {
+            "get": {"summary": "The limits cgwatch holds a cgroup to, and who asked", "parameters": [_PATH],
+                    "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403, 404)}},
+            "delete": {"summary": "Forget the API's desired limits of a cgroup", "parameters": [_PATH],
+                       "security": [{"bearer": []}],
+                       "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403, 404, 503)}},
+        },
         "/api/v1/containers/{ref}/processes": {"get": {
             "summary": "The container's processes (pid, user, command, CPU %, RSS, threads)",
             "parameters": [_REF, {"name": "interval", "in": "query", "schema": {"type": "number", "minimum": 0,
@@ -122,7 +143,9 @@ OPENAPI = {
             "Limits": LIMITS_READ,
             "LimitChange": {"type": "object", "properties": {
                 "id": {"type": "string"}, "name": {"type": "string"}, "runtime": {"type": "string"},
-                "applied_via": {"type": "string", "enum": ["docker", "docker+cgroupfs", "cgroupfs"]},
+                "cgroup": {"type": "string"}, "applied_via": {"type": "string", "enum": [
+                    "docker", "docker+cgroupfs", "podman", "podman+cgroupfs", "containerd", "containerd+cgroupfs",
+                    "cgroupfs"]},
                 "previous": {"$ref": "#/components/schemas/Limits"}, "limits": {"$ref": "#/components/schemas/Limits"},
                 "notes": {"type": "array", "items": {"type": "string"}}}},
             "Error": ERROR,

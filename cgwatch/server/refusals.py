@@ -27,11 +27,19 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 HTTP_VERSIONS = frozenset({HttpVersion10, HttpVersion11})
 
 
+def _target(request: web.Request) -> str:
+    """What the write names, as its audit line's ref: a container ref, or "/<cgroup path>"."""
+    info = request.match_info
+    if "ref" in info:
+        return info["ref"]
+    return "/" + info["path"] if "path" in info else ""
+
+
 @web.middleware
 async def refusal_audit_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
     if request.method in READ_METHODS:
         return await handler(request)
-    attempt = request[ATTEMPT] = Attempt(client=request.remote or "", ref=request.match_info.get("ref", ""),
+    attempt = request[ATTEMPT] = Attempt(client=request.remote or "", ref=_target(request),
                                          mode=request.method.lower(), path=request.rel_url.raw_path)
     try:
         return await handler(request)

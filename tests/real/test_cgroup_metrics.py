@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from cgwatch.server.app import create_app
 from tests.support.agent import samples, value
 
 pytestmark = pytest.mark.real
@@ -101,7 +102,12 @@ async def test_processes_and_threads_are_counted(sandbox, scrape):
 
 
 @pytest.mark.guest
-async def test_removed_cgroup_series_are_gone_on_the_next_scrape(sandbox, scrape):
+async def test_removed_cgroup_series_are_gone_on_the_next_scrape(sandbox, make_agent, aiohttp_client):
+    # With --removed-retention 0; the default keeps them a while: tests/real/test_oom_retention.py.
+    client = await aiohttp_client(create_app(await make_agent(removed_retention_s=0.0)))
+
+    async def scrape() -> str:
+        return await (await client.get("/metrics")).text()
     cg = sandbox.create(f"docker/{hexid()}")
     proc = sandbox.sleeper(cg)
     assert samples(await scrape(), "container_memory_usage_bytes", id=cg)

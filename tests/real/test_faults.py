@@ -215,7 +215,9 @@ async def test_thousands_of_stale_cgroups_are_served_then_forgotten(sandbox, tmp
     # the reconciler holds a target per cgroup and writes nothing.
     policy.write_text(f'rules:\n  - name: stale\n    match: {{cgroup: "{sandbox.path()}/docker/*"}}\n'
                       f'    limits: {{cpu_shares: 1024}}\n')
-    agent = await make_agent(policy_file=policy, reconcile_interval_s=3600.0, birth_scan_interval_s=3600.0)
+    # Without --removed-retention: removed containers' kept series (bounded) are test_oom_retention's.
+    agent = await make_agent(policy_file=policy, reconcile_interval_s=3600.0, birth_scan_interval_s=3600.0,
+                             removed_retention_s=0.0)
     client = await aiohttp_client(create_app(agent))
     api = await api_client(agent)
     prefix = f'id="{sandbox.path()}/docker/'

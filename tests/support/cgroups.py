@@ -48,7 +48,7 @@ class CgroupSandbox:
         """The cgroup path cgwatch sees ("/cgwatch-test-.../docker/<id>")."""
         return f"/{self.name}/{rel}".rstrip("/")
 
-    def _mkdir(self, rel: str) -> None:
+    def _mkdir(self, rel: str, leaf: bool = False) -> None:
         cg = self.path(rel)
         for root in self.roots:
             d = root / cg.lstrip("/")
@@ -59,7 +59,7 @@ class CgroupSandbox:
                 # v1 cpuset: a new cgroup starts with no CPUs and no memory nodes, and refuses tasks.
                 for f in ("cpuset.cpus", "cpuset.mems"):
                     (d / f).write_text((d.parent / f).read_text())
-        if self.is_v2:
+        if self.is_v2 and not leaf:
             self._enable_controllers(cg)
         self._created.add(cg)
 
@@ -73,12 +73,17 @@ class CgroupSandbox:
     def create(self, rel: str) -> str:
         """Create ``rel`` (and its parents) under the sandbox; returns the cgroup path."""
         parts = rel.strip("/").split("/")
-        for i in range(1, len(parts) + 1):
+        for i in range(1, len(parts)):
             self._mkdir("/".join(parts[:i]))
-        if self.is_v2:
-            # Leaves hold processes, and v2 forbids processes in a cgroup that enables controllers
-            # for children ("no internal process" rule): turn them off again on the leaf. Only
-            # "-name" disables one; writing "" changes nothing.
+        # Leaves hold processes, and v2 forbids processes in a cgroup that enables controllers for
+        # children ("no internal process" rule): a new leaf enables none, as a runtime's container
+        # cgroup. (Enabling and then disabling them would also change the leaf directory's ctime,
+        # which is how cgwatch tells a cgroup from one re-created at its path.) A leaf that existed
+        # already keeps what it had.
+        leaf = "/".join(parts)
+        existed = (self.root / self.path(leaf).lstrip("/")).exists() if self.is_v2 else True
+        self._mkdir(leaf, leaf=True)
+        if self.is_v2 and existed:
             control = self.root / self.path(rel).lstrip("/") / "cgroup.subtree_control"
             enabled = control.read_text().split()
             if enabled:

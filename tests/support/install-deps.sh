@@ -16,9 +16,10 @@
 #   podman          a real Podman and its API service (tests/real/test_podman.py)
 #   containerd      a standalone containerd and `ctr` (tests/real/test_containerd.py); docker.io brings it
 #   lxc             a real LXC container (tests/real/test_lxc.py)
+#   prometheus-node-exporter  the host metrics dockprom's rules and dashboard divide by (tests/real/test_thirdparty.py)
 set -euo pipefail
 PKGS=(docker.io busybox-static iproute2 prometheus qemu-system-x86 docker-compose python3.11-venv systemd chromium
-      tmux openssl curl podman containerd lxc)
+      tmux openssl curl podman containerd lxc prometheus-node-exporter)
 missing=()
 for p in "${PKGS[@]}"; do
   [ "$p" = docker.io ] && command -v dockerd >/dev/null && command -v docker >/dev/null && continue

@@ -28,12 +28,17 @@ class Prometheus:
 
     def query(self, expr: str) -> list[dict]:
         """Instant query; the result vector (raises with Prometheus's message on a bad query)."""
+        return self.instant(expr)["result"]
+
+    def instant(self, expr: str) -> dict:
+        """Instant query; Prometheus's ``data``: ``resultType`` and ``result`` (a scalar's result is
+        ``[time, "value"]``, never empty, so "has data" depends on the type)."""
         status, body = http(f"{self.url}/api/v1/query", data=urllib.parse.urlencode({"query": expr}).encode(),
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
         reply = json.loads(body or b"{}")
         if status != 200 or reply.get("status") != "success":
             raise AssertionError(f"Prometheus refused {expr!r}: HTTP {status} {reply.get('error', body[:300])}")
-        return reply["data"]["result"]
+        return reply["data"]
 
     def value(self, expr: str) -> float | None:
         result = self.query(expr)

@@ -66,8 +66,14 @@ def test_the_pod_sees_the_host():
     proc, cgroup = mounts["/host/proc"], mounts["/host/sys/fs/cgroup"]
     assert volumes[proc["name"]]["hostPath"]["path"] == "/proc" and proc["readOnly"] is True
     assert volumes[cgroup["name"]]["hostPath"]["path"] == "/sys/fs/cgroup"
-    sock = mounts["/var/run/docker.sock"]
-    assert volumes[sock["name"]]["hostPath"] == {"path": "/var/run/docker.sock", "type": "Socket"}
+    # containerd names a Kubernetes node's containers (pod, namespace, container labels) out of the
+    # box: its socket's directory, created when absent so a node without containerd still runs the pod.
+    sock = mounts["/run/containerd"]
+    assert volumes[sock["name"]]["hostPath"] == {"path": "/run/containerd", "type": "DirectoryOrCreate"}
+    assert sock["readOnly"] is True
+    args = agent_container()["args"]
+    assert "--containerd-host=unix:///run/containerd/containerd.sock" in args
+    assert "--docker-host=" in args  # no Socket-typed hostPath that would keep the pod from starting
 
 
 def test_the_pod_drops_every_capability_but_sys_ptrace():
@@ -255,7 +261,10 @@ def test_the_image_builds_runs_and_turns_healthy(tmp_path):
             "-v", "/proc:/host/proc:ro", "-v", "/sys/fs/cgroup:/host/sys/fs/cgroup:ro",
             # 0700: the agent refuses a state directory others can write (a tmpfs is 1777 by default).
             "--mount", "type=tmpfs,destination=/var/lib/cgwatch,tmpfs-mode=0700",
-            image, "--docker-host=", "--podman-host=", "--containerd-host=", "--ignore-cgroup=/process_api*", "--ignore-cgroup=/cgwatch-bench-*",
+            # containerd on, as the DaemonSet has it (its gRPC stack's C++ libraries must be in the
+            # image), at a socket nobody serves: cgwatch_runtime_up says 0, and the agent runs on.
+            image, "--docker-host=", "--podman-host=", "--containerd-host=unix:///nonexistent/containerd.sock",
+            "--ignore-cgroup=/process_api*", "--ignore-cgroup=/cgwatch-bench-*",
         ).stdout.strip()
         deadline = time.monotonic() + 60
         while (health := docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()) != "healthy":
@@ -267,6 +276,7 @@ def test_the_image_builds_runs_and_turns_healthy(tmp_path):
             body = resp.read().decode()
         # It reads the host's cgroupfs through the mount: the root cgroup and machine facts are there.
         assert 'container_cpu_usage_seconds_total{cpu="total",id="/"' in body
+        assert 'cgwatch_runtime_up{host="unix:///nonexistent/containerd.sock",runtime="containerd"} 0.0' in body
         assert "machine_cpu_cores" in body
     finally:
         if container:
