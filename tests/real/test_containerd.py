@@ -232,6 +232,25 @@ async def test_refresh_finds_a_container_by_id_prefix_or_nerdctl_name(containerd
         await asyncio.to_thread(containerd.remove, "default", cid)
 
 
+async def test_containerds_oom_event_reaches_the_agent_as_the_containers_oom(containerd):
+    # A further source for the OOM count (deaths/): containerd's /tasks/oom names the container
+    # whose process the kernel killed, even when its cgroup is gone a moment later.
+    rt = ContainerdRuntime(containerd.host)
+    ooms: list[tuple[str, str]] = []
+    rt.follow_ooms(lambda runtime, cid: ooms.append((runtime, cid)))
+    cid = f"cgw-oom-{uuid.uuid4().hex[:8]}"
+    try:
+        await rt.start(lambda *_: None)
+        await until(lambda: asyncio.sleep(0, rt.connected), 10.0, "the containerd event stream")
+        # 32 MiB, and a shell that holds 200 MB in a variable: the kernel kills it.
+        await asyncio.to_thread(containerd.ctr, "run", "-d", "--memory-limit", str(32 << 20), CTR_IMAGE, cid,
+                                "sh", "-c", "x=$(yes | head -c 200000000); sleep 600", namespace="default")
+        await until(lambda: asyncio.sleep(0, ("containerd", cid) in ooms), 20.0, "/tasks/oom for the container")
+    finally:
+        await rt.stop()
+        await asyncio.to_thread(containerd.remove, "default", cid)
+
+
 async def test_an_update_of_a_container_containerd_does_not_know_says_so(containerd):
     rt = ContainerdRuntime(containerd.host)
     try:

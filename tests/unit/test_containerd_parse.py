@@ -189,7 +189,8 @@ def test_a_broken_payload_is_a_value_error():
 
 def test_the_subscription_asks_for_every_topic_parsed():
     assert 'topic=="/containers/create"' in subscription_filters()
-    assert len(subscription_filters()) == 6
+    assert 'topic=="/tasks/oom"' in subscription_filters()  # the OOM notice (deaths/)
+    assert len(subscription_filters()) == 7
 
 
 @pytest.mark.parametrize("host, target", [

@@ -12,11 +12,11 @@ Docker's name while Docker's adapter runs.
 from __future__ import annotations
 
 from ...model import Limits
-from ..base import RuntimeContainer, RuntimeUpdate
+from ..base import OnOom, RuntimeContainer, RuntimeUpdate
 from ..cached import CachedRuntime
 from ..watch import CacheWatcher
 from .client import NOT_FOUND, ContainerdClient, ContainerdError
-from .parsing import NAME, TOPICS
+from .parsing import NAME, NOTICES, TOPICS
 from .plan import plan_update
 from .source import ContainerdSource, Entry
 
@@ -24,7 +24,7 @@ from .source import ContainerdSource, Entry
 class ContainerdWatcher(CacheWatcher[Entry]):
     """The "<namespace>/<id>" -> Entry cache, following containerd's events (by topic)."""
 
-    refresh_actions = frozenset(TOPICS) - {"/containers/delete"}
+    refresh_actions = frozenset(TOPICS) - {"/containers/delete"} - NOTICES
     remove_actions = frozenset({"/containers/delete"})
 
 
@@ -39,7 +39,8 @@ class ContainerdRuntime(CachedRuntime[Entry]):
         self.host = self.client.host
         self._allow_kubernetes = allow_kubernetes_writes
         self.source = ContainerdSource(self.client)
-        self.watcher = ContainerdWatcher(self.source, on_change=self._changed, what=NAME)
+        self._on_oom: OnOom | None = None
+        self.watcher = ContainerdWatcher(self.source, on_change=self._changed, what=NAME, on_event=self._event)
         # Indexes over the watcher's cache, kept by _changed (every cache change goes through it).
         # Read from the walk's worker thread: each update replaces one dict item (atomic under the GIL).
         self._by_path: dict[str, str] = {}              # cgroup path -> cache key
@@ -107,6 +108,17 @@ class ContainerdRuntime(CachedRuntime[Entry]):
         if path is not None:
             self._path_of[key] = path
             self._by_path[path] = key
+
+    def follow_ooms(self, on_oom: OnOom) -> None:
+        """base.OomSource: containerd's /tasks/oom, which the shim sends when the kernel's OOM
+        notification fires in the container's cgroup, before the task's exit."""
+        self._on_oom = on_oom
+
+    async def _event(self, key: str, topic: str) -> None:
+        if topic == "/tasks/oom" and self._on_oom is not None:
+            result = self._on_oom(NAME, self.id_of(key))
+            if result is not None:
+                await result
 
     async def _changed(self, key: str, entry: Entry | None) -> None:
         self._index(key, entry)

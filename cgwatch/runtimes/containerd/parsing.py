@@ -193,7 +193,11 @@ TOPICS: dict[str, tuple[type, str]] = {
     "/tasks/start": (task_events.TaskStart, "container_id"),
     "/tasks/exit": (task_events.TaskExit, "container_id"),
     "/tasks/delete": (task_events.TaskDelete, "container_id"),
+    # The shim's own watch of the container's memory cgroup (runc's OOM notifier): an OOM kill.
+    "/tasks/oom": (task_events.TaskOOM, "container_id"),
 }
+# Topics that say something happened in a container without changing what is cached of it.
+NOTICES = frozenset({"/tasks/oom"})
 
 
 def subscription_filters() -> list[str]:
