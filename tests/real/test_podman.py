@@ -19,7 +19,7 @@ from cgwatch.runtimes.podman import PodmanRuntime
 from cgwatch.runtimes.podman.plan import RECORDS_SINCE
 from tests.conftest import need
 from tests.support.agent import value
-from tests.support.podman import IMAGE, LibpodCgroups, PodmanContainers, PodmanService, podman_missing
+from tests.support.podman import IMAGE, LibpodCgroups, PodmanContainers, PodmanService, podman, podman_missing
 
 pytestmark = [pytest.mark.real, pytest.mark.podman]
 
@@ -204,3 +204,24 @@ async def test_an_update_for_a_container_podman_does_not_know_says_so(podman_ser
         assert done.known is False
     finally:
         await runtime.stop()
+
+
+async def test_a_podman_healthcheck_is_exported_as_container_health_state(podman_service, podman_containers,
+                                                                          make_agent, api_client):
+    # Podman runs healthchecks from systemd timers; there is no systemd here, so the test runs them
+    # as the timer would (`podman healthcheck run`), and the agent follows the health_status event.
+    good, good_name = await asyncio.to_thread(podman_containers.run, "--health-cmd", "true")
+    bad, bad_name = await asyncio.to_thread(podman_containers.run, "--health-cmd", "false",
+                                            "--health-retries", "1")
+    plain, plain_name = await asyncio.to_thread(podman_containers.run)
+    _, client = await podman_agent(make_agent, api_client, podman_service.host)
+    for cid in (good, bad):
+        await asyncio.to_thread(podman, "healthcheck", "run", cid, check=False)
+
+    async def states():
+        text = await scrape(client)
+        got = {n: value(text, "container_health_state", id=libpod(c), name=n)
+               for c, n in ((good, good_name), (bad, bad_name), (plain, plain_name))}
+        return got if got == {good_name: 1, bad_name: 0, plain_name: -1} else None
+    await until(states, 10.0, "health states 1 (healthy), 0 (unhealthy), -1 (no healthcheck)")
+

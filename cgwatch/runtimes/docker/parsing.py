@@ -107,11 +107,11 @@ def parse_container(data: Mapping[str, Any]) -> DockerContainer:
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None,
         running=bool(state.get("Running")),
         cgroup_parent=str(host_config.get("CgroupParent") or ""),
-        health=_health_status(state.get("Health")),
+        health=health_status(state.get("Health")),
     )
 
 
-def _health_status(health: Any) -> str | None:
+def health_status(health: Any) -> str | None:
     # State.Health is there only for a container with a healthcheck (Engine API, ContainerState).
     status = health.get("Status") if isinstance(health, Mapping) else None
     return status if isinstance(status, str) and status else None

@@ -20,11 +20,12 @@ class PodmanWatcher(CacheWatcher[PodmanContainer]):
     Podman 4.3's container actions (libpod/events/config.go): a cgroup appears at "init" (runc
     create), runs from "start" (or "restart", "restore"), stops at "died" (the libpod endpoint's
     word; Docker's is "die") and "stop", and the container is gone at "remove". "update" comes
-    from Podman 5.1 on. exec, pause, kill, cleanup, mount and the like change nothing kept here.
+    from Podman 5.1 on; "health_status" after each healthcheck run. exec, pause, kill, cleanup,
+    mount and the like change nothing kept here.
     """
 
     refresh_actions = frozenset({"create", "init", "start", "restart", "restore", "rename", "update",
-                                 "died", "stop"})
+                                 "died", "stop", "health_status"})
     remove_actions = frozenset({"remove"})
 
     def __init__(self, client: PodmanClient, on_change=None):  # type: ignore[no-untyped-def]
@@ -33,7 +34,7 @@ class PodmanWatcher(CacheWatcher[PodmanContainer]):
 
 def runtime_container(c: PodmanContainer) -> RuntimeContainer:
     return RuntimeContainer(runtime=NAME, id=c.id, name=c.name, image=c.image, labels=dict(c.labels),
-                            started_at=c.started_at, running=c.running)
+                            started_at=c.started_at, running=c.running, health=c.health)
 
 
 class PodmanRuntime(CachedRuntime[PodmanContainer]):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..docker.parsing import parse_docker_time
+from ..docker.parsing import health_status, parse_docker_time
 from ..docker.parsing import parse_event as parse_docker_event
 
 log = logging.getLogger("cgwatch.podman")
@@ -28,6 +28,7 @@ class PodmanContainer:
     labels: Mapping[str, str]      # Config.Labels (never env vars)
     started_at: float | None       # epoch seconds; None if never started
     running: bool
+    health: str | None = None      # State.Health.Status ("starting", "healthy", "unhealthy"); None without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,8 @@ def parse_container(data: Mapping[str, Any]) -> PodmanContainer:
         labels=_str_map(config.get("Labels")),
         started_at=_time(state.get("StartedAt"), "State.StartedAt", cid),
         running=bool(state.get("Running")),
+        # Podman keeps State.Health with Status "" for a container without a healthcheck.
+        health=health_status(state.get("Health")),
     )
 
 
