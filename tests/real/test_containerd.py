@@ -24,6 +24,7 @@ from cgwatch.runtimes.base import RuntimeContainer
 from cgwatch.runtimes.containerd import ContainerdRuntime
 from cgwatch.server.app import create_app
 from tests.conftest import need
+from tests.support.aio import scrape, until
 from tests.support.agent import samples, value
 from tests.support.cgroups import have_real_cgroups
 from tests.support.containerd import (
@@ -106,24 +107,6 @@ async def agent(containerd, make_agent):
 @pytest.fixture
 async def api(agent, api_client):
     return await api_client(agent)
-
-
-async def until(check, timeout: float = 5.0, what: str = "condition"):
-    """Poll the async ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        await asyncio.sleep(0.05)
-
-
-async def scrape(client) -> str:
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    return await resp.text()
 
 
 async def named(client, path: str, name: str, timeout: float = 5.0) -> str:
@@ -241,11 +224,11 @@ async def test_containerds_oom_event_reaches_the_agent_as_the_containers_oom(con
     cid = f"cgw-oom-{uuid.uuid4().hex[:8]}"
     try:
         await rt.start(lambda *_: None)
-        await until(lambda: asyncio.sleep(0, rt.connected), 10.0, "the containerd event stream")
+        await until(lambda: rt.connected, 10.0, "the containerd event stream")
         # 32 MiB, and a shell that holds 200 MB in a variable: the kernel kills it.
         await asyncio.to_thread(containerd.ctr, "run", "-d", "--memory-limit", str(32 << 20), CTR_IMAGE, cid,
                                 "sh", "-c", "x=$(yes | head -c 200000000); sleep 600", namespace="default")
-        await until(lambda: asyncio.sleep(0, ("containerd", cid) in ooms), 20.0, "/tasks/oom for the container")
+        await until(lambda: ("containerd", cid) in ooms, 20.0, "/tasks/oom for the container")
     finally:
         await rt.stop()
         await asyncio.to_thread(containerd.remove, "default", cid)

@@ -18,6 +18,7 @@ from cgwatch.collectors.fs import FsCollector
 from cgwatch.fsusage import DirUsage, DirWalk, LayerWalker
 from cgwatch.server.app import create_app
 from tests.conftest import need
+from tests.support.aio import scrape
 from tests.support.agent import agent_settings, value
 from tests.support.cgroups import wait_for
 from tests.support.docker import DOCKER_HOST
@@ -211,12 +212,6 @@ def overlay_container(sandbox, tmpfs):
     for proc in procs:
         proc.kill()
         proc.wait()
-
-
-async def scrape(client) -> str:
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    return await resp.text()
 
 
 async def test_a_scrape_answers_while_a_walk_is_in_progress(overlay_container, tmp_path, aiohttp_client):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from cgwatch.server.app import create_app
+from tests.support.aio import until
 from tests.support.agent import value
 from tests.support.docker import DOCKER_HOST
 
@@ -16,17 +17,6 @@ pytestmark = [pytest.mark.real, pytest.mark.docker]
 
 # The reproduction: the shell holds 200 MB in a variable under a 50 MiB limit.
 OOM = ("sh", "-c", "x=$(yes | head -c 200000000)")
-
-
-async def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout} s")
-        await asyncio.sleep(0.1)
 
 
 async def test_a_container_oom_killed_before_any_scrape_keeps_its_named_series_with_the_kill(

@@ -18,6 +18,7 @@ from cgwatch.runtimes.base import RuntimeContainer
 from cgwatch.runtimes.podman import PodmanRuntime
 from cgwatch.runtimes.podman.plan import RECORDS_SINCE
 from tests.conftest import need
+from tests.support.aio import scrape, until
 from tests.support.agent import value
 from tests.support.podman import IMAGE, LibpodCgroups, PodmanContainers, PodmanService, podman, podman_missing
 
@@ -57,24 +58,6 @@ def libpod(cid: str) -> str:
 
 def kernel(controller: str, cid: str, name: str) -> str:
     return (CG / controller / libpod(cid).lstrip("/") / name).read_text().strip()
-
-
-async def scrape(client) -> str:
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    return await resp.text()
-
-
-async def until(check, timeout: float = 5.0, what: str = "condition"):
-    """Poll the async ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 async def named(client, cid: str, name: str, timeout: float = 5.0) -> str:

@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import need
 from tests.support.agent import value
+from tests.support.aio import scrape, until
 from tests.support.docker import IMAGE, WORK, docker_missing
 from tests.support.env import REPO
 
@@ -80,26 +81,6 @@ def live_restore_dockerd():
                        timeout=60)
 
 
-async def _metrics(client) -> str:
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    return await resp.text()
-
-
-async def until(predicate, timeout: float) -> bool:
-    """Poll ``predicate`` (sync, or async) without blocking the loop the agent runs on."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-
-
 def _read(ctrl: str, cid: str, name: str) -> str:
     return (CG / ctrl / "docker" / cid / name).read_text().strip()
 
@@ -116,7 +97,7 @@ async def test_a_patch_while_dockerd_is_down_lands_and_docker_learns_it_when_bac
     await asyncio.to_thread(_stop_dockerd)
     assert await until(lambda: not agent.runtimes.get("docker").connected, timeout=15)
     assert (CG / "cpu" / "docker" / cid).is_dir(), "live-restore should keep the container running"
-    text = await _metrics(api)
+    text = await scrape(api)
     assert value(text, "cgwatch_runtime_up", runtime="docker") == 0
     health = await (await api.get("/healthz")).json()
     assert health["runtimes"]["docker"]["connected"] is False
@@ -136,8 +117,8 @@ async def test_a_patch_while_dockerd_is_down_lands_and_docker_learns_it_when_bac
         out = (await asyncio.to_thread(_docker, "inspect", cid)).stdout
         hc = json.loads(out)[0]["HostConfig"]
         return (hc["NanoCpus"], hc["Memory"]) == (500000000, 104857600)
-    assert await until(recorded, timeout=20), json.loads(_docker("inspect", cid).stdout)[0]["HostConfig"]
-    assert value(await _metrics(api), "cgwatch_runtime_up", runtime="docker") == 1
+    await until(recorded, timeout=20, what="docker inspect showing the change")
+    assert value(await scrape(api), "cgwatch_runtime_up", runtime="docker") == 1
     audit = [json.loads(line) for line in (agent.settings.state_dir / "audit.log").read_text().splitlines()]
     pushes = [a for a in audit if a.get("mode") == "push"]
     assert [(p["result"], p["container_id"]) for p in pushes] == [("pushed", cid)]
