@@ -81,6 +81,12 @@ class Enforcer:
         # Wall clock, as cgroup creation times are; the kernel stamps those with its coarse clock
         # (current_time(): up to a tick behind), so a cgroup made just after the start can look older.
         self._started = time.time() - CLOCK_SLACK_S
+        # The cgroups the first full pass found (path -> creation time as read then): they were
+        # there before anything was enforced, so what differs in them is drift, not a birth. A
+        # cgroup directory's ctime is not a reliable creation time on its own: kernfs stamps an
+        # inode when it is first instantiated (fs/kernfs/inode.c: no iattr, current time), so a
+        # hierarchy nobody had looked at yet reports the moment the agent first stat()s it.
+        self._first_pass: dict[str, float] | None = None
         self.repairs_total = Counter("cgwatch_limit_drift_repairs",
                                      "Resources brought back to their desired limits after they drifted.",
                                      ["resource"], registry=registry)
@@ -146,9 +152,12 @@ class Enforcer:
         containers = await asyncio.to_thread(self._scan)
         self._known_paths = {c.path for c in containers}
         self._forget_gone(self._known_paths)
+        first = self._first_pass is None
+        if first:
+            self._first_pass = {}
         repaired = 0
         for c in containers:
-            repaired += await self.reconcile(c, "timer")
+            repaired += await self.reconcile(c, "timer", first_pass=first)
         return repaired
 
     async def reconcile_new(self) -> int:
@@ -206,7 +215,7 @@ class Enforcer:
         containers = await asyncio.to_thread(self._scan)
         return sum([await self.reconcile(c, reason) for c in containers if c.id == container_id])
 
-    async def reconcile(self, c: Container, reason: str) -> int:
+    async def reconcile(self, c: Container, reason: str, *, first_pass: bool = False) -> int:
         desired = self.desired_for(c)
         if desired is None:
             self._last_targets.pop(c.path, None)
@@ -220,6 +229,8 @@ class Enforcer:
         created = await asyncio.to_thread(self._reader.created, c.path)
         if created is None:
             return 0  # removed since it was found: its files read as absent, which is no drift
+        if first_pass and self._first_pass is not None:
+            self._first_pass[c.path] = created
         if not drift:
             self._held[c.path] = created
             return 0
@@ -247,7 +258,13 @@ class Enforcer:
         (births.py saw its mkdir, or its creation time says so) that was never seen holding its
         target: runc may not have written the runtime's own limits yet (`docker restart` makes a
         new cgroup at the same path: a new creation time)."""
-        return (reason == CREATED or created >= self._started) and self._held.get(path) != created
+        if self._held.get(path) == created:
+            return False
+        if reason == CREATED:
+            return True
+        if self._first_pass is not None:  # there at the first pass, and still the same cgroup: drift
+            return self._first_pass.get(path) != created
+        return created >= self._started
 
     async def _drifted_target(self, c: Container) -> Limits | None:
         """The target ``c`` is held to now if the kernel still differs from it, else None."""
@@ -272,9 +289,10 @@ class Enforcer:
                 del held[path]
         # A birth applied while this walk ran (births.py is faster than a walk) is not in it but is
         # held: forgetting it would make its first drift look like a birth again.
-        for path in self._held.keys() - present:
-            if not self._reader.exists(path):
-                del self._held[path]
+        for held in (self._held, self._first_pass or {}):
+            for path in held.keys() - present:
+                if not self._reader.exists(path):
+                    del held[path]
 
     def _may_repair(self, path: str) -> bool:
         now = time.monotonic()
