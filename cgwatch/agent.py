@@ -20,7 +20,7 @@ from .collectors import Collector, enabled_collectors
 from .config import Settings
 from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
-from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target, resolve
+from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target
 from .discovery.recent import RecentScan
 from .enforce.births import BirthWatcher
 from .enforce.desired import ApiOverrides
@@ -300,17 +300,18 @@ class Agent:
         }
 
     async def inspect(self, ref: str) -> dict[str, Any]:
-        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
-        def find() -> dict[str, Any]:
-            c = resolve(ref, self.scan())
-            details = {**container_json(c, self.host.reader), **self.host.inspector.details(c)}
-            return self._still_there(ref, c, details)
-        return await asyncio.to_thread(find)
+        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process.
+        Found in the shared collection, as the other reads: a flood of inspects walks nothing."""
+        got, c = await self._collected(ref)
+
+        def details() -> dict[str, Any]:
+            return self._still_there(ref, c, {**container_json(c, got.reader), **self.host.inspector.details(c)})
+        return await asyncio.to_thread(details)
 
     async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
         """The container's processes; CPU % over ``interval_s`` (0: since each process started)."""
         inspector = self.host.inspector
-        c = await asyncio.to_thread(lambda: resolve(ref, self.scan()))
+        _, c = await self._collected(ref)
         first = None
         if interval_s > 0:
             first = await asyncio.to_thread(inspector.snapshot, c)
