@@ -20,11 +20,12 @@ from .collectors import Collector, enabled_collectors
 from .config import Settings
 from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
-from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target, resolve
+from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target
 from .discovery.recent import RecentScan
 from .enforce.births import BirthWatcher
 from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
+from .enforce.policywatch import PolicyFileWatcher
 from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
@@ -78,7 +79,8 @@ class Agent:
         audit_log = AuditLog(settings.state_dir / "audit.log", settings.audit_max_bytes, settings.audit_keep,
                              secret=self.token)
         self.auditor = Auditor(audit_log, registry, refusal_window_s=settings.audit_refusal_window_s)
-        self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"))
+        self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"),
+                                      changed=self._enforcement_changed)
         cpus, _ = self.host.proc.machine()
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
                                    auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
@@ -90,7 +92,10 @@ class Agent:
         # New cgroups get their limits at their mkdir, before the runtime starts their process.
         self.births = BirthWatcher(self.host.layout, self._born, self.enforcer.cgroup_globs,
                                    ignore=settings.ignore_cgroups)
+        self.policy_watcher = (PolicyFileWatcher(settings.policy_file, self._policy_file_changed)
+                               if settings.policy_file is not None else None)
         self._scheduler: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,24 +106,77 @@ class Agent:
             self.oom_watcher.start()
         await self.runtimes.start(self._runtime_changed)
         self.births.start()
+        if self.policy_watcher is not None:
+            self.policy_watcher.start()
         await self.fs_walker.start()
         self._start_scheduler()
 
+    # -- the periodic passes: scheduled only while there is something to enforce ---------------
     def _start_scheduler(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        self._scheduler = AsyncIOScheduler()
+        # APScheduler logs two INFO lines per job run ("Running job", "executed successfully").
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self._loop = asyncio.get_running_loop()
+        self._scheduler = AsyncIOScheduler(event_loop=self._loop)
+        self._scheduler.start()
+        self._sync_jobs()
+
+    def _sync_jobs(self) -> None:
+        """Add the reconcile and birth-scan jobs when there is something to enforce (a policy rule, a
+        desired record, a change a runtime still has to be told), remove them when the last goes: an
+        agent with nothing to enforce runs no timer at all (bench/idle_bench.py). Event loop only."""
+        if self._scheduler is None:
+            return
+        scheduled = self._scheduler.get_job("reconcile") is not None
+        if self.enforcer.active() == scheduled:
+            return
+        if scheduled:
+            self._scheduler.remove_job("reconcile")
+            self._scheduler.remove_job("birth")
+            self.enforcer.rest()
+            log.info("nothing to enforce: reconcile passes stopped")
+            return
         # coalesce + max_instances=1: a slow pass is never run twice at once nor queued up.
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-        self._scheduler.add_job(self.enforcer.reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
+        self._scheduler.add_job(self._reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
                                 id="reconcile", next_run_time=datetime.now(timezone.utc), **common)
         self._scheduler.add_job(self.enforcer.reconcile_new, "interval", seconds=self.settings.birth_scan_interval_s,
                                 id="birth", **common)
-        self._scheduler.start()
+        log.info("something to enforce: reconcile passes started",
+                 extra={"reconcile_interval_s": self.settings.reconcile_interval_s,
+                        "birth_scan_interval_s": self.settings.birth_scan_interval_s})
+
+    def jobs(self) -> list[str]:
+        """The periodic jobs scheduled now (ids)."""
+        return sorted(job.id for job in self._scheduler.get_jobs()) if self._scheduler is not None else []
+
+    async def _reconcile_all(self) -> None:
+        policy = self.enforcer.policy
+        await self.enforcer.reconcile_all()  # reloads a policy file whose mtime changed, too
+        if self.enforcer.policy is not policy:
+            self.births.resync()
+        self._sync_jobs()  # the last pending push may have been sent
+
+    def _enforcement_changed(self) -> None:
+        """A desired record was stored or removed (any thread: the store fsyncs in a worker)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._sync_jobs)
+
+    def _policy_file_changed(self) -> None:
+        if self.enforcer.reload_policy():
+            self._policy_changed()
+
+    def _policy_changed(self) -> None:
+        self.births.resync()  # the parents the rules' cgroup globs name
+        self._sync_jobs()
 
     async def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self.policy_watcher is not None:
+            self.policy_watcher.stop()
         await self.births.stop()
         if self.oom_watcher is not None:
             self.oom_watcher.stop()
@@ -156,7 +214,9 @@ class Agent:
 
     # -- enforcement --------------------------------------------------------------------------
     def reload_policy(self) -> None:
+        """SIGHUP: the policy file again, changed or not."""
         self.enforcer.reload_policy(force=True)
+        self._policy_changed()
 
     async def policy(self) -> dict[str, Any]:
         # The shared collection's containers, as for the other reads of the public listener: a
@@ -240,17 +300,18 @@ class Agent:
         }
 
     async def inspect(self, ref: str) -> dict[str, Any]:
-        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
-        def find() -> dict[str, Any]:
-            c = resolve(ref, self.scan())
-            details = {**container_json(c, self.host.reader), **self.host.inspector.details(c)}
-            return self._still_there(ref, c, details)
-        return await asyncio.to_thread(find)
+        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process.
+        Found in the shared collection, as the other reads: a flood of inspects walks nothing."""
+        got, c = await self._collected(ref)
+
+        def details() -> dict[str, Any]:
+            return self._still_there(ref, c, {**container_json(c, got.reader), **self.host.inspector.details(c)})
+        return await asyncio.to_thread(details)
 
     async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
         """The container's processes; CPU % over ``interval_s`` (0: since each process started)."""
         inspector = self.host.inspector
-        c = await asyncio.to_thread(lambda: resolve(ref, self.scan()))
+        _, c = await self._collected(ref)
         first = None
         if interval_s > 0:
             first = await asyncio.to_thread(inspector.snapshot, c)

@@ -85,8 +85,9 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        help="YAML policy of limits to enforce (reloaded on change and on SIGHUP)")
     serve.add_argument("--reconcile-interval", type=float, default=30.0, metavar="SECONDS",
                        help="how often every container is checked for drift from its desired limits (default 30)")
-    serve.add_argument("--birth-scan-interval", type=float, default=1.0, metavar="SECONDS",
-                       help="how often new cgroups are looked for (Docker containers are seen by event; default 1)")
+    serve.add_argument("--birth-scan-interval", type=float, default=10.0, metavar="SECONDS",
+                       help="how often new cgroups are looked for while something is enforced, a fallback behind "
+                            "the watch on their parents (default 10)")
     serve.add_argument("--audit-max-bytes", type=_positive_int, default=10 << 20, metavar="BYTES",
                        help="rotate <state-dir>/audit.log to audit.log.1 once it reaches this size (default 10 MiB)")
     serve.add_argument("--audit-keep", type=_positive_int, default=5, metavar="N",

@@ -3,10 +3,13 @@ OomRecords up to date: the moment of an OOM kill is seen before the cgroup can g
 
 One epoll descriptor holds every registration (kernel.py: v1 eventfd, v2 memory.events). On a
 wake the watcher reads the kernel's counter at once and again a few ms later (the v1 notification
-comes before the kill is counted), until the kill shows or the OOM settles without one. Every
-``SWEEP_S`` it reads every registration (a slice every ``SWEEP_STEP_S``, so the lock and the
-GIL are never held for long): a cgroup removed without a wake (v2) is closed, so the
-cgroup made next at that path is registered afresh (``closed()``).
+comes before the kill is counted), until the kill shows or the OOM settles without one. On v2,
+where a cgroup's removal wakes nobody, every ``SWEEP_S`` it reads every registration (a slice
+every ``SWEEP_STEP_S``, so the lock and the GIL are never held for long): a cgroup removed
+without a wake is closed, so the cgroup made next at that path is registered afresh
+(``closed()``). On v1 the removal signals the eventfd, so nothing is swept; with no reread due
+and nothing to sweep the thread sleeps in epoll_wait without a timeout: an idle watcher costs
+nothing.
 
 Which cgroups: containers only (the keeper asks; keeper.WATCHED_RUNTIMES). A container's cgroup is
 removed by its runtime when its main process dies, which is when the kernel's count goes with it.
@@ -126,6 +129,10 @@ class OomWatcher:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
     # -- registrations (any thread) ---------------------------------------------------------------
     def watch(self, record: OomRecord) -> bool:
         """Register for the OOM notifications of the cgroup at ``record.path`` (the cgroup there now)
@@ -157,6 +164,8 @@ class OomWatcher:
             self._by_fd[reg.fileno()] = w
             assert self._epoll is not None
             self._epoll.register(reg.fileno(), reg.events)
+            if not self._kind.removal_wakes and len(self._watches) == 1:
+                os.eventfd_write(self._wake, 1)  # the thread may sleep without a timeout: sweeps begin
             return True
 
     def watching(self, path: str) -> bool:
@@ -178,9 +187,14 @@ class OomWatcher:
         next_sweep = self._clock() + SWEEP_STEP_S
         while not self._stopping:
             now = self._clock()
+            sweeping = not self._kind.removal_wakes and bool(self._watches)
+            if not sweeping:
+                next_sweep = math.inf
+            elif next_sweep == math.inf:
+                next_sweep = now + SWEEP_STEP_S  # the first registration since the last was closed
             until = min([next_sweep] + ([self._due[0].at] if self._due else []))
             try:
-                events = self._epoll.poll(max(0.0, until - now))
+                events = self._epoll.poll(-1 if until == math.inf else max(0.0, until - now))
             except InterruptedError:
                 continue
             with self._lock:
