@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .collectors import Collector, enabled_collectors
+from .cgroup.limitcache import LimitsCache
 from .config import Settings
 from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
@@ -62,7 +63,10 @@ class Agent:
         self.oom_watcher = OomWatcher(self.host.layout) if keep > 0 else None
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
-        self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
+        # /metrics reads limits kept between collections; the limit service and the reconciler read
+        # the kernel's live values (host.reader), and tell the cache what they wrote.
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
+        self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist,
@@ -83,7 +87,8 @@ class Agent:
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
                                    auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
                                    refresher=self.runtimes, runtimes=self.runtimes,
-                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
+                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2,
+                                   written=self.limits_cache)
         self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
                                  writer=self.host.writer, overrides=self.overrides,
                                  policy_path=settings.policy_file, registry=registry, naming=self.runtimes)
@@ -139,7 +144,9 @@ class Agent:
     # -- runtimes -----------------------------------------------------------------------------
     async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass.
-        One its runtime no longer lists (``None``) was removed: forget what the API asked for it."""
+        One its runtime no longer lists (``None``) was removed: forget what the API asked for it.
+        Either way the limits /metrics keeps for it are read again (a `docker update` is such a change)."""
+        self.limits_cache.invalidate_id(container_id)
         if container is None:
             if await asyncio.to_thread(self.overrides.destroyed, container_id):
                 log.info("desired limits of a removed container forgotten", extra={"container": container_id})
@@ -152,7 +159,9 @@ class Agent:
 
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
-        return self.recent.scan()
+        containers = self.recent.scan()
+        self.limits_cache.retain({c.path for c in containers})  # kept limits of the gone, dropped
+        return containers
 
     # -- enforcement --------------------------------------------------------------------------
     def reload_policy(self) -> None:

@@ -57,8 +57,14 @@ class CgroupReader(ABC):
         """The CPUs the cgroup's parent may use: the bound for a new cpuset (None if unknown)."""
 
     @abstractmethod
+    def identity(self, path: str) -> tuple[int, float] | None:
+        """The cgroup directory's (inode, ctime), None when it is gone: the inode tells a cgroup
+        made again at the same path from the one before it (limitcache.py keys on it)."""
+
     def created(self, path: str) -> float | None:
         """When the cgroup directory was created (epoch seconds), as cAdvisor's start time."""
+        ident = self.identity(path)
+        return None if ident is None else ident[1]
 
 
 def join(root: str | Path, path: str) -> str:
@@ -88,13 +94,15 @@ def count_lines(path: str) -> int | None:
     return None if text is None else len(text.split())
 
 
-def dir_ctime(path: str) -> float | None:
+def dir_identity(path: str) -> tuple[int, float] | None:
+    """(inode, ctime) of a directory, None when it is gone."""
     try:
-        return os.stat(path).st_ctime
+        st = os.stat(path)
     except OSError as exc:
         if is_absent(exc):
             return None
         raise
+    return st.st_ino, st.st_ctime
 
 
 def read_pressure_dir(directory: str) -> dict[str, Pressure]:

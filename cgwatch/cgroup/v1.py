@@ -16,7 +16,7 @@ from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
 from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
+from .base import (CgroupReader, count_lines, dir_identity, join, parent_path, read_int, read_pids,
                    read_pressure_dir)
 
 
@@ -172,11 +172,11 @@ class V1Reader(CgroupReader):
         text = self._read("cpuset", parent_path(path), "cpuset.cpus")
         return parse_cpu_list(text) if text is not None else None
 
-    def created(self, path: str) -> float | None:
+    def identity(self, path: str) -> tuple[int, float] | None:
         # Runtimes create a container's directories in every hierarchy within milliseconds:
         # the first hierarchy that has it is precise enough, and one stat instead of six.
         for root in self._roots.values():
-            t = dir_ctime(join(root, path))
-            if t is not None:
-                return t
+            ident = dir_identity(join(root, path))
+            if ident is not None:
+                return ident
         return None

@@ -14,7 +14,7 @@ from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
 from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
+from .base import (CgroupReader, count_lines, dir_identity, join, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)
 
 
@@ -112,6 +112,6 @@ class V2Reader(CgroupReader):
         text = read_text(f"{self._dir(parent_path(path))}/cpuset.cpus.effective")
         return parse_cpu_list(text) if text is not None else None
 
-    def created(self, path: str) -> float | None:
-        return dir_ctime(self._dir(path))
+    def identity(self, path: str) -> tuple[int, float] | None:
+        return dir_identity(self._dir(path))
 
