@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .collectors import Collector, enabled_collectors
+from .cgroup import make_reader
 from .cgroup.limitcache import LimitsCache
 from .config import Settings
 from .deaths.keeper import DeathKeeper
@@ -30,6 +31,8 @@ from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
 from .fsusage import LayerWalker
+from .host.fdlimit import FdBudget
+from .host.keptfiles import KeptFiles
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes import build_runtimes
@@ -60,12 +63,16 @@ class Agent:
         self.fs_walker = fs_walker if fs_walker is not None else LayerWalker(self.host.proc_root)
         # Removed containers' last series kept a while, and the OOM kills that removed them (deaths/).
         keep = settings.removed_retention_s
-        self.oom_watcher = OomWatcher(self.host.layout) if keep > 0 else None
+        # Descriptors kept open for long (OOM registrations, cgroup files re-read with pread) share
+        # one budget from RLIMIT_NOFILE; the kept files give theirs back to a registration.
+        self.fd_budget = FdBudget.for_process()
+        self.kept_files = KeptFiles(self.fd_budget)
+        self.oom_watcher = OomWatcher(self.host.layout, budget=self.fd_budget) if keep > 0 else None
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
         # /metrics reads limits kept between collections; the limit service and the reconciler read
         # the kernel's live values (host.reader), and tell the cache what they wrote.
-        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
+        self.limits_cache = LimitsCache(make_reader(self.host.layout, self.kept_files), settings.limits_refresh_s)
         self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
@@ -130,6 +137,7 @@ class Agent:
         await self.fs_walker.stop()
         await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
+        self.kept_files.close()
 
     async def _born(self, path: str) -> None:
         """A cgroup made a moment ago (births.py): watched for OOM kills, then given its limits.
@@ -160,7 +168,9 @@ class Agent:
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
         containers = self.recent.scan()
-        self.limits_cache.retain({c.path for c in containers})  # kept limits of the gone, dropped
+        living = {c.path for c in containers}
+        self.limits_cache.retain(living)  # what is kept of the gone, dropped
+        self.kept_files.retain(living)
         return containers
 
     # -- enforcement --------------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from ..host.cgroupfs import parse_pressure
 from ..host.fsread import is_absent, read_text
+from ..host.keptfiles import KeptFiles
 from ..host.parse import parse_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 
@@ -105,11 +107,25 @@ def dir_identity(path: str) -> tuple[int, float] | None:
     return st.st_ino, st.st_ctime
 
 
-def read_pressure_dir(directory: str) -> dict[str, Pressure]:
+# read(cgroup path, file path) -> its text or None: a kept-open descriptor's pread (host/keptfiles.py)
+# or open/read/close.
+ReadFn = Callable[[str, str], "str | None"]
+
+
+def read_fresh(cgroup: str, path: str) -> str | None:
+    """A ReadFn that keeps nothing open."""
+    return read_text(path)
+
+
+def kept_reader(files: KeptFiles | None) -> ReadFn:
+    return files.read if files is not None else read_fresh
+
+
+def read_pressure_dir(directory: str, cgroup: str = "", read: ReadFn = read_fresh) -> dict[str, Pressure]:
     """PSI for cpu, memory and io from one v2 cgroup directory (absent files are skipped)."""
     out: dict[str, Pressure] = {}
     for resource in PSI_RESOURCES:
-        text = read_text(f"{directory}/{resource}.pressure")
+        text = read(cgroup, f"{directory}/{resource}.pressure")
         if text:
             out[resource] = parse_pressure(text)
     return out
