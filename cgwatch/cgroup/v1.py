@@ -14,11 +14,16 @@ import os
 from ..host.cgroupfs import parse_blkio_throttle, parse_cfs_quota, parse_cpuacct_stat, parse_v1_limit
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_flat_keys, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from ..host.keptfiles import KeptFiles
 from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, parent_path, read_pids,
                    read_pressure_dir)
+
+
+# The memory.stat keys memory_from_v1 reads: the rest of the file is not parsed.
+V1_MEMORY_STAT_KEYS = frozenset(f"{prefix}{key}" for prefix in ("", "total_")
+                                for key in ("inactive_file", "rss", "cache", "mapped_file", "pgfault", "pgmajfault"))
 
 
 def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | None) -> MemoryStats:
@@ -104,7 +109,7 @@ class V1Reader(CgroupReader):
             return None
         stat_text = self._changing("memory", path, "memory.stat") or ""
         memsw = self._changing("memory", path, "memory.memsw.usage_in_bytes")
-        stats = memory_from_v1(parse_int(usage_text), parse_flat_keyed(stat_text),
+        stats = memory_from_v1(parse_int(usage_text), parse_flat_keys(stat_text, V1_MEMORY_STAT_KEYS),
                                parse_int(memsw) if memsw is not None else None)
         d = self._dir("memory", path)
         assert d is not None
