@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .collectors import Collector, enabled_collectors
-from .cgroup import make_reader
 from .cgroup.limitcache import LimitsCache
 from .config import Settings
 from .deaths.keeper import DeathKeeper
@@ -71,8 +70,10 @@ class Agent:
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
         # /metrics reads limits kept between collections; the limit service and the reconciler read
-        # the kernel's live values (host.reader), and tell the cache what they wrote.
-        self.limits_cache = LimitsCache(make_reader(self.host.layout, self.kept_files), settings.limits_refresh_s)
+        # the kernel's live values (host.reader, whose changing files are pread on kept descriptors:
+        # a read at offset 0 is as live as a fresh open), and tell the cache what they wrote.
+        self.host.reader.keep_files(self.kept_files)
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
         self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),

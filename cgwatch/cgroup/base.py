@@ -23,6 +23,15 @@ class CgroupReader(ABC):
     cgroup that vanished mid-read: cAdvisor's ``GetStats`` contract, without the failed scrape.
     """
 
+    _kept: ReadFn
+
+    def keep_files(self, files: KeptFiles | None) -> None:
+        """From now on re-read the files that change on ``files``' kept descriptors (None: open
+        and close each time). Set on the host's one reader rather than building a second one, so
+        whatever wraps ``host.reader`` (a test's fault injection) wraps every read.
+        """
+        self._kept = kept_reader(files)
+
     @abstractmethod
     def exists(self, path: str) -> bool: ...
 

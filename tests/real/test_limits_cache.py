@@ -65,7 +65,7 @@ async def test_a_cgroup_made_again_at_the_same_path_is_read_again(sandbox, make_
     sandbox.write(cg, quota_file(sandbox), "20000 100000" if sandbox.is_v2 else "20000")
     client = await aiohttp_client(create_app(a))
     assert value(await scrape(client), "container_spec_cpu_quota", id=cg) == 20000
-    sandbox.remove(rel)
+    assert sandbox.remove(cg) == []  # the cgroup path, not rel: remove() resolves from the hierarchy root
     assert sandbox.create(rel) == cg
     assert value(await scrape(client), "container_spec_cpu_quota", id=cg) is None  # a new cgroup: no quota
 
