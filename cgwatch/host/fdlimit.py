@@ -41,6 +41,10 @@ def raise_nofile() -> int:
     return soft
 
 
+_PROCESS_BUDGET: FdBudget | None = None
+_PROCESS_LOCK = threading.Lock()
+
+
 class Shedder(Protocol):
     def shed(self, n: int) -> int:
         """Close up to ``n`` descriptors kept only for speed (returning them to the budget); how many."""
@@ -57,15 +61,29 @@ class FdBudget:
 
     @classmethod
     def for_process(cls, reserved: int = RESERVED_FDS) -> FdBudget:
-        """The soft limit (raised to the hard one) less ``reserved``."""
-        return cls(raise_nofile() - reserved)
+        """The process's one budget: the soft limit (raised to the hard one) less ``reserved``.
+
+        One per process, not per agent: descriptors are counted per process, and a process that
+        runs several agents (the test suite, bench/trace_opens.py) ran out of them (EMFILE) when
+        each believed it had the whole limit to keep open."""
+        global _PROCESS_BUDGET
+        with _PROCESS_LOCK:
+            if _PROCESS_BUDGET is None:
+                _PROCESS_BUDGET = cls(raise_nofile() - reserved)
+            return _PROCESS_BUDGET
 
     @property
     def used(self) -> int:
         return self._used
 
     def add_shedder(self, shedder: Shedder) -> None:
-        self._shedders.append(shedder)
+        with self._lock:
+            self._shedders.append(shedder)
+
+    def remove_shedder(self, shedder: Shedder) -> None:
+        with self._lock:
+            if shedder in self._shedders:
+                self._shedders.remove(shedder)
 
     def take(self, n: int, *, may_shed: bool = True) -> bool:
         """Count ``n`` more descriptors; False (nothing counted) when they do not fit. With
@@ -75,7 +93,9 @@ class FdBudget:
                 self._used += n
                 return True
         if may_shed:
-            for shedder in self._shedders:
+            with self._lock:
+                shedders = list(self._shedders)
+            for shedder in shedders:
                 shedder.shed(n)  # gives back through give(), outside our lock
             with self._lock:
                 if self._used + n <= self.total:

@@ -107,9 +107,12 @@ class KeptFiles:
         return closed
 
     def close(self) -> None:
+        """Close every kept descriptor and leave the budget (it may be the process's, outliving us)."""
         with self._lock:
             for cgroup in list(self._by_cgroup):
                 self._close_cgroup(cgroup)
+        if self._budget is not None:
+            self._budget.remove_shedder(self)
 
     def _close_cgroup(self, cgroup: str) -> int:
         """Under the lock: close every kept descriptor of ``cgroup``; how many."""
