@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .collectors import Collector, enabled_collectors
+from .cgroup.limitcache import LimitsCache
 from .config import Settings
 from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
@@ -30,6 +31,8 @@ from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
 from .fsusage import LayerWalker
+from .host.fdlimit import FdBudget
+from .host.keptfiles import KeptFiles
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes import build_runtimes
@@ -60,10 +63,19 @@ class Agent:
         self.fs_walker = fs_walker if fs_walker is not None else LayerWalker(self.host.proc_root)
         # Removed containers' last series kept a while, and the OOM kills that removed them (deaths/).
         keep = settings.removed_retention_s
-        self.oom_watcher = OomWatcher(self.host.layout) if keep > 0 else None
+        # Descriptors kept open for long (OOM registrations, cgroup files re-read with pread) share
+        # one budget from RLIMIT_NOFILE; the kept files give theirs back to a registration.
+        self.fd_budget = FdBudget.for_process()
+        self.kept_files = KeptFiles(self.fd_budget)
+        self.oom_watcher = OomWatcher(self.host.layout, budget=self.fd_budget) if keep > 0 else None
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
-        self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
+        # /metrics reads limits kept between collections; the limit service and the reconciler read
+        # the kernel's live values (host.reader, whose changing files are pread on kept descriptors:
+        # a read at offset 0 is as live as a fresh open), and tell the cache what they wrote.
+        self.host.reader.keep_files(self.kept_files)
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
+        self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist,
@@ -85,7 +97,8 @@ class Agent:
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
                                    auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
                                    refresher=self.runtimes, runtimes=self.runtimes,
-                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
+                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2,
+                                   written=self.limits_cache)
         self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
                                  writer=self.host.writer, overrides=self.overrides,
                                  policy_path=settings.policy_file, registry=registry, naming=self.runtimes)
@@ -183,6 +196,7 @@ class Agent:
         await self.fs_walker.stop()
         await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
+        self.kept_files.close()
 
     async def _born(self, path: str) -> None:
         """A cgroup made a moment ago (births.py): watched for OOM kills, then given its limits.
@@ -197,7 +211,9 @@ class Agent:
     # -- runtimes -----------------------------------------------------------------------------
     async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass.
-        One its runtime no longer lists (``None``) was removed: forget what the API asked for it."""
+        One its runtime no longer lists (``None``) was removed: forget what the API asked for it.
+        Either way the limits /metrics keeps for it are read again (a `docker update` is such a change)."""
+        self.limits_cache.invalidate_id(container_id)
         if container is None:
             if await asyncio.to_thread(self.overrides.destroyed, container_id):
                 log.info("desired limits of a removed container forgotten", extra={"container": container_id})
@@ -210,7 +226,11 @@ class Agent:
 
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
-        return self.recent.scan()
+        containers = self.recent.scan()
+        living = {c.path for c in containers}
+        self.limits_cache.retain(living)  # what is kept of the gone, dropped
+        self.kept_files.retain(living)
+        return containers
 
     # -- enforcement --------------------------------------------------------------------------
     def reload_policy(self) -> None:

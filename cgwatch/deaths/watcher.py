@@ -26,7 +26,6 @@ import itertools
 import logging
 import math
 import os
-import resource
 import select
 import threading
 import time
@@ -34,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..host.fdlimit import FdBudget, raise_nofile
 from ..host.layout import CgroupLayout
 from .kernel import Gone, Registration, V1Registration, V2Registration, on_cgroupfs
 from .ledger import KERNEL_SLACK_S, RUNTIME_SLACK_S, SETTLE_S, OomRecord
@@ -73,7 +73,11 @@ class _Due:
 
 class OomWatcher:
     def __init__(self, layout: CgroupLayout, max_watched: int = MAX_WATCHED,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 budget: FdBudget | None = None):
+        """``budget``: the process's descriptors, shared with the kept-open cgroup files (which give
+        theirs back when a registration needs them)."""
+        self._budget = budget
         if layout.is_v2:
             self._root, self._kind = layout.unified, V2Registration
         else:
@@ -143,12 +147,14 @@ class OomWatcher:
             old = self._watches.get(record.path)
             if old is not None and old.record is record:
                 return True
-            if len(self._watches) >= self.limit:
+            fds = self._kind.fds_per_registration
+            if len(self._watches) >= self.limit or self._budget is not None and not self._budget.take(fds):
                 self.refused += 1
                 return False
             try:
                 reg = self._kind(f"{self._root}{record.path.rstrip('/')}")
             except OSError as exc:
+                self._give(fds)
                 self.refused += 1
                 log.debug("cannot watch a cgroup for OOM kills", extra={"cgroup": record.path, "error": str(exc)})
                 return False
@@ -159,6 +165,7 @@ class OomWatcher:
                 self._observe(w, self._clock(), announced=False)
             except Gone:
                 reg.close()
+                self._give(fds)
                 return False
             self._watches[record.path] = w
             self._by_fd[reg.fileno()] = w
@@ -280,29 +287,18 @@ class OomWatcher:
             w.record.event(w.gone_at, RUNTIME_SLACK_S)
         self._close(w)
 
+    def _give(self, fds: int) -> None:
+        if self._budget is not None:
+            self._budget.give(fds)
+
     def _close(self, w: _Watch, report: bool = True) -> None:
         if w.closed:
             return
         w.closed = True
         self._by_fd.pop(w.reg.fileno(), None)
         w.reg.close()  # closing also takes it out of the epoll set
+        self._give(self._kind.fds_per_registration)
         if self._watches.get(w.record.path) is w:
             del self._watches[w.record.path]
             if report:
                 self._closed_paths.append(w.record.path)
-
-
-def raise_nofile() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard one (no privilege needed); returns the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # An unlimited hard limit still stops at fs.nr_open (1048576 by default): ask for that.
-    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft == resource.RLIM_INFINITY:
-        return target
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            return target
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open files limit", extra={"soft": soft, "hard": hard, "error": str(exc)})
-    return soft
