@@ -88,8 +88,10 @@ class AgentProcess:
     """``cgwatch serve`` on two free loopback ports, collecting on every scrape (--max-age 0)."""
 
     def __init__(self, state_dir: Path, ignore: tuple[str, ...] = IGNORE,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), cwd: Path = REPO):
+        """``cwd``: the checkout whose cgwatch runs (``-m`` puts it first on sys.path)."""
         self.state_dir = state_dir
+        self.cwd = cwd
         self.port = free_port()
         self.api_port = free_port()
         self.log_path = state_dir / "agent.log"
@@ -110,7 +112,7 @@ class AgentProcess:
     def start(self, timeout_s: float = 60.0) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

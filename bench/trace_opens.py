@@ -24,6 +24,10 @@ def trace(ignore: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
     with tempfile.TemporaryDirectory(prefix="cgwatch-trace-") as tmp:
         agent = Agent(Settings(docker_host="", podman_host="", containerd_host="", ignore_cgroups=ignore, max_age_s=0, state_dir=Path(tmp)))
+        # Every file a collection reads, kept-open or not: with kept descriptors the second
+        # collection opens only what is not kept (1005 files at 1000 containers instead of 24,095),
+        # and the floor would price a fraction of the reads.
+        agent.host.reader.keep_files(None)
         roots = [str(r) for r in agent.host.layout.hierarchy_roots()]
         prefixes = tuple(r + "/" for r in roots)
         opened: list[str] = []

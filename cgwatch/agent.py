@@ -17,18 +17,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .collectors import Collector, enabled_collectors
+from .cgroup.limitcache import LimitsCache
 from .config import Settings
 from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
-from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target, resolve
+from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target
 from .discovery.recent import RecentScan
 from .enforce.births import BirthWatcher
 from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
+from .enforce.policywatch import PolicyFileWatcher
 from .enforce.store import DesiredStore
 from .errors import CgwatchError, ContainerNotFound
 from .exporter import Collection, Exporter
 from .fsusage import LayerWalker
+from .host.fdlimit import FdBudget
+from .host.keptfiles import KeptFiles
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes import build_runtimes
@@ -59,10 +63,19 @@ class Agent:
         self.fs_walker = fs_walker if fs_walker is not None else LayerWalker(self.host.proc_root)
         # Removed containers' last series kept a while, and the OOM kills that removed them (deaths/).
         keep = settings.removed_retention_s
-        self.oom_watcher = OomWatcher(self.host.layout) if keep > 0 else None
+        # Descriptors kept open for long (OOM registrations, cgroup files re-read with pread) share
+        # one budget from RLIMIT_NOFILE; the kept files give theirs back to a registration.
+        self.fd_budget = FdBudget.for_process()
+        self.kept_files = KeptFiles(self.fd_budget)
+        self.oom_watcher = OomWatcher(self.host.layout, budget=self.fd_budget) if keep > 0 else None
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None
-        self.exporter = Exporter(self.host.reader, self.host.proc, self.scan,
+        # /metrics reads limits kept between collections; the limit service and the reconciler read
+        # the kernel's live values (host.reader, whose changing files are pread on kept descriptors:
+        # a read at offset 0 is as live as a fresh open), and tell the cache what they wrote.
+        self.host.reader.keep_files(self.kept_files)
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
+        self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist,
@@ -78,19 +91,24 @@ class Agent:
         audit_log = AuditLog(settings.state_dir / "audit.log", settings.audit_max_bytes, settings.audit_keep,
                              secret=self.token)
         self.auditor = Auditor(audit_log, registry, refusal_window_s=settings.audit_refusal_window_s)
-        self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"))
+        self.overrides = ApiOverrides(DesiredStore(settings.state_dir / "desired.json"),
+                                      changed=self._enforcement_changed)
         cpus, _ = self.host.proc.machine()
         self.limits = LimitService(resolver=self.recent, reader=self.host.reader, writer=self.host.writer,
                                    auditor=self.auditor, host_cpus=cpus or 1, recorder=self.overrides,
                                    refresher=self.runtimes, runtimes=self.runtimes,
-                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2)
+                                   allow_kubernetes=settings.allow_kubernetes_writes, is_v2=self.host.layout.is_v2,
+                                   written=self.limits_cache)
         self.enforcer = Enforcer(scan=self.scan, limits=self.limits, reader=self.host.reader,
                                  writer=self.host.writer, overrides=self.overrides,
                                  policy_path=settings.policy_file, registry=registry, naming=self.runtimes)
         # New cgroups get their limits at their mkdir, before the runtime starts their process.
         self.births = BirthWatcher(self.host.layout, self._born, self.enforcer.cgroup_globs,
                                    ignore=settings.ignore_cgroups)
+        self.policy_watcher = (PolicyFileWatcher(settings.policy_file, self._policy_file_changed)
+                               if settings.policy_file is not None else None)
         self._scheduler: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,30 +119,84 @@ class Agent:
             self.oom_watcher.start()
         await self.runtimes.start(self._runtime_changed)
         self.births.start()
+        if self.policy_watcher is not None:
+            self.policy_watcher.start()
         await self.fs_walker.start()
         self._start_scheduler()
 
+    # -- the periodic passes: scheduled only while there is something to enforce ---------------
     def _start_scheduler(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        self._scheduler = AsyncIOScheduler()
+        # APScheduler logs two INFO lines per job run ("Running job", "executed successfully").
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self._loop = asyncio.get_running_loop()
+        self._scheduler = AsyncIOScheduler(event_loop=self._loop)
+        self._scheduler.start()
+        self._sync_jobs()
+
+    def _sync_jobs(self) -> None:
+        """Add the reconcile and birth-scan jobs when there is something to enforce (a policy rule, a
+        desired record, a change a runtime still has to be told), remove them when the last goes: an
+        agent with nothing to enforce runs no timer at all (bench/idle_bench.py). Event loop only."""
+        if self._scheduler is None:
+            return
+        scheduled = self._scheduler.get_job("reconcile") is not None
+        if self.enforcer.active() == scheduled:
+            return
+        if scheduled:
+            self._scheduler.remove_job("reconcile")
+            self._scheduler.remove_job("birth")
+            self.enforcer.rest()
+            log.info("nothing to enforce: reconcile passes stopped")
+            return
         # coalesce + max_instances=1: a slow pass is never run twice at once nor queued up.
         common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-        self._scheduler.add_job(self.enforcer.reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
+        self._scheduler.add_job(self._reconcile_all, "interval", seconds=self.settings.reconcile_interval_s,
                                 id="reconcile", next_run_time=datetime.now(timezone.utc), **common)
         self._scheduler.add_job(self.enforcer.reconcile_new, "interval", seconds=self.settings.birth_scan_interval_s,
                                 id="birth", **common)
-        self._scheduler.start()
+        log.info("something to enforce: reconcile passes started",
+                 extra={"reconcile_interval_s": self.settings.reconcile_interval_s,
+                        "birth_scan_interval_s": self.settings.birth_scan_interval_s})
+
+    def jobs(self) -> list[str]:
+        """The periodic jobs scheduled now (ids)."""
+        return sorted(job.id for job in self._scheduler.get_jobs()) if self._scheduler is not None else []
+
+    async def _reconcile_all(self) -> None:
+        policy = self.enforcer.policy
+        await self.enforcer.reconcile_all()  # reloads a policy file whose mtime changed, too
+        if self.enforcer.policy is not policy:
+            self.births.resync()
+        self._sync_jobs()  # the last pending push may have been sent
+
+    def _enforcement_changed(self) -> None:
+        """A desired record was stored or removed (any thread: the store fsyncs in a worker)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._sync_jobs)
+
+    def _policy_file_changed(self) -> None:
+        if self.enforcer.reload_policy():
+            self._policy_changed()
+
+    def _policy_changed(self) -> None:
+        self.births.resync()  # the parents the rules' cgroup globs name
+        self._sync_jobs()
 
     async def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self.policy_watcher is not None:
+            self.policy_watcher.stop()
         await self.births.stop()
         if self.oom_watcher is not None:
             self.oom_watcher.stop()
         await self.fs_walker.stop()
         await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
+        self.kept_files.close()
 
     async def _born(self, path: str) -> None:
         """A cgroup made a moment ago (births.py): watched for OOM kills, then given its limits.
@@ -139,7 +211,9 @@ class Agent:
     # -- runtimes -----------------------------------------------------------------------------
     async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:
         """A container started or was updated: give it its desired limits now, not at the next pass.
-        One its runtime no longer lists (``None``) was removed: forget what the API asked for it."""
+        One its runtime no longer lists (``None``) was removed: forget what the API asked for it.
+        Either way the limits /metrics keeps for it are read again (a `docker update` is such a change)."""
+        self.limits_cache.invalidate_id(container_id)
         if container is None:
             if await asyncio.to_thread(self.overrides.destroyed, container_id):
                 log.info("desired limits of a removed container forgotten", extra={"container": container_id})
@@ -152,11 +226,17 @@ class Agent:
 
     def scan(self) -> list[Container]:
         """Every container on the host now. Blocking: call from a worker thread."""
-        return self.recent.scan()
+        containers = self.recent.scan()
+        living = {c.path for c in containers}
+        self.limits_cache.retain(living)  # what is kept of the gone, dropped
+        self.kept_files.retain(living)
+        return containers
 
     # -- enforcement --------------------------------------------------------------------------
     def reload_policy(self) -> None:
+        """SIGHUP: the policy file again, changed or not."""
         self.enforcer.reload_policy(force=True)
+        self._policy_changed()
 
     async def policy(self) -> dict[str, Any]:
         # The shared collection's containers, as for the other reads of the public listener: a
@@ -240,17 +320,18 @@ class Agent:
         }
 
     async def inspect(self, ref: str) -> dict[str, Any]:
-        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process."""
-        def find() -> dict[str, Any]:
-            c = resolve(ref, self.scan())
-            details = {**container_json(c, self.host.reader), **self.host.inspector.details(c)}
-            return self._still_there(ref, c, details)
-        return await asyncio.to_thread(find)
+        """The container's JSON plus the namespaces, ID maps and root filesystem of its init process.
+        Found in the shared collection, as the other reads: a flood of inspects walks nothing."""
+        got, c = await self._collected(ref)
+
+        def details() -> dict[str, Any]:
+            return self._still_there(ref, c, {**container_json(c, got.reader), **self.host.inspector.details(c)})
+        return await asyncio.to_thread(details)
 
     async def processes(self, ref: str, interval_s: float) -> dict[str, Any]:
         """The container's processes; CPU % over ``interval_s`` (0: since each process started)."""
         inspector = self.host.inspector
-        c = await asyncio.to_thread(lambda: resolve(ref, self.scan()))
+        _, c = await self._collected(ref)
         first = None
         if interval_s > 0:
             first = await asyncio.to_thread(inspector.snapshot, c)

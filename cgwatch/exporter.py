@@ -28,7 +28,7 @@ from .cgroup.base import CgroupReader
 from .collectors import Collector, ScrapeContext
 from .deaths.keeper import DeathKeeper
 from .discovery.inventory import Container
-from .exposition import Family, render
+from .exposition import Family, render_chunks
 from .host.procfs import ProcFS
 
 log = logging.getLogger("cgwatch.exporter")
@@ -186,7 +186,7 @@ class Exporter:
         stats = CollectionStats(time.perf_counter() - started, timings, len(containers))
         self.last_stats = stats
         families.extend(self._agent_families(stats))
-        body = render(families) + generate_latest(self.registry)
+        body = b"".join([*render_chunks(families), generate_latest(self.registry)])  # one copy of the body
         return Collection(began, body, containers, reader)  # type: ignore[arg-type]
 
     @staticmethod

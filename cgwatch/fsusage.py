@@ -5,8 +5,13 @@ cAdvisor runs a throttled `du` per container every minute (container/common/fsHa
 walks the layers one at a time (new ones first, then the oldest measurement) for at most
 ``budget_s`` per pass, then rests; a walk the budget cut off resumes where it stopped, so a layer
 of millions of files is measured over several passes without ever holding the thread (or the
-GIL) for long. Each pass also statfs()es every tracked layer's filesystem for its size and
-inodes, so a hung network filesystem blocks this thread, never a scrape.
+GIL) for long. A layer's filesystem is statfs()ed (its size and inodes) when the layer is walked,
+so a hung network filesystem blocks this thread, never a scrape.
+
+Between passes the thread sleeps until the oldest measurement is an interval old, or a new layer
+is tracked; it then also walks every layer due within ``SLACK_FRACTION`` of an interval, so a
+thousand layers measured at scattered times wake it every few seconds only while they catch up,
+then every ``SLACK_FRACTION`` × interval (15 s) at most. With no layer due it does not wake at all.
 
 The layers are host paths (overlayfs's ``upperdir``). They are read under ``<proc-root>/1/root``,
 the host's root as its init sees it, so an agent in a container with the host's PIDs (hostPID,
@@ -43,6 +48,8 @@ DEFAULT_BUDGET_S = 1.0
 # After a pass that used its whole budget the walker rests this many budgets: at most a fifth of
 # one core (and of the disk's metadata reads) goes to walking, however many layers are due.
 REST_BUDGETS = 4.0
+# A pass also takes the layers due within this part of an interval: wakes are batched.
+SLACK_FRACTION = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,10 @@ class LayerWalker:
     def stats(self, layer: str) -> LayerStats | None:
         return self._stats.get(layer)
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         if self._thread is None:
@@ -237,15 +248,14 @@ class LayerWalker:
             self._wake.clear()
 
     def _pass(self) -> float | None:
-        """One pass: statfs of every layer, then walks of the due layers (in ``_due``'s order) until
-        the budget is spent. Returns how long to wait before the next (None: until a layer is tracked)."""
+        """One pass: statfs and walk the due layers (in ``_due``'s order) until the budget is spent.
+        Returns how long to wait before the next (None: until a layer is tracked)."""
         started = time.monotonic()
         deadline = started + self.budget_s
         with self._lock:
             wanted = self._wanted
         self._forget(wanted)
-        readable = [layer for layer in wanted if self._statfs(layer, started)]
-        due = self._due(readable, started)
+        due = [layer for layer in self._due(wanted, started) if self._statfs(layer, started)]
         finished = 0
         stop = lambda: self._stopping or time.monotonic() >= deadline  # noqa: E731
         try:
@@ -268,12 +278,13 @@ class LayerWalker:
         next_due = min(self._measured.get(layer, started) for layer in wanted) + self.interval_s
         return max(next_due - time.monotonic(), 0.0)
 
-    def _due(self, layers: list[str], now: float) -> list[str]:
+    def _due(self, layers: Iterable[str], now: float) -> list[str]:
         """Layers to walk, in order: new ones (a container just started has no usage at all),
-        then the walk a budget cut off, then the oldest measurements."""
+        then the walk a budget cut off, then the oldest measurements (those due within the slack too)."""
         never = -float("inf")
+        age = self.interval_s * (1 - SLACK_FRACTION)
         due = [layer for layer in layers
-               if layer in self._walks or now - self._measured.get(layer, never) >= self.interval_s]
+               if layer in self._walks or now - self._measured.get(layer, never) >= age]
         return sorted(due, key=lambda layer: (layer in self._walks or layer in self._measured,
                                               layer not in self._walks, self._measured.get(layer, never)))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from ..host.cgroupfs import parse_pressure
 from ..host.fsread import is_absent, read_text
+from ..host.keptfiles import KeptFiles
 from ..host.parse import parse_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 
@@ -20,6 +22,15 @@ class CgroupReader(ABC):
     Every method returns None (or an empty value) for data the kernel does not offer or for a
     cgroup that vanished mid-read: cAdvisor's ``GetStats`` contract, without the failed scrape.
     """
+
+    _kept: ReadFn
+
+    def keep_files(self, files: KeptFiles | None) -> None:
+        """From now on re-read the files that change on ``files``' kept descriptors (None: open
+        and close each time). Set on the host's one reader rather than building a second one, so
+        whatever wraps ``host.reader`` (a test's fault injection) wraps every read.
+        """
+        self._kept = kept_reader(files)
 
     @abstractmethod
     def exists(self, path: str) -> bool: ...
@@ -57,8 +68,14 @@ class CgroupReader(ABC):
         """The CPUs the cgroup's parent may use: the bound for a new cpuset (None if unknown)."""
 
     @abstractmethod
+    def identity(self, path: str) -> tuple[int, float] | None:
+        """The cgroup directory's (inode, ctime), None when it is gone: the inode tells a cgroup
+        made again at the same path from the one before it (limitcache.py keys on it)."""
+
     def created(self, path: str) -> float | None:
         """When the cgroup directory was created (epoch seconds), as cAdvisor's start time."""
+        ident = self.identity(path)
+        return None if ident is None else ident[1]
 
 
 def join(root: str | Path, path: str) -> str:
@@ -88,20 +105,36 @@ def count_lines(path: str) -> int | None:
     return None if text is None else len(text.split())
 
 
-def dir_ctime(path: str) -> float | None:
+def dir_identity(path: str) -> tuple[int, float] | None:
+    """(inode, ctime) of a directory, None when it is gone."""
     try:
-        return os.stat(path).st_ctime
+        st = os.stat(path)
     except OSError as exc:
         if is_absent(exc):
             return None
         raise
+    return st.st_ino, st.st_ctime
 
 
-def read_pressure_dir(directory: str) -> dict[str, Pressure]:
+# read(cgroup path, file path) -> its text or None: a kept-open descriptor's pread (host/keptfiles.py)
+# or open/read/close.
+ReadFn = Callable[[str, str], "str | None"]
+
+
+def read_fresh(cgroup: str, path: str) -> str | None:
+    """A ReadFn that keeps nothing open."""
+    return read_text(path)
+
+
+def kept_reader(files: KeptFiles | None) -> ReadFn:
+    return files.read if files is not None else read_fresh
+
+
+def read_pressure_dir(directory: str, cgroup: str = "", read: ReadFn = read_fresh) -> dict[str, Pressure]:
     """PSI for cpu, memory and io from one v2 cgroup directory (absent files are skipped)."""
     out: dict[str, Pressure] = {}
     for resource in PSI_RESOURCES:
-        text = read_text(f"{directory}/{resource}.pressure")
+        text = read(cgroup, f"{directory}/{resource}.pressure")
         if text:
             out[resource] = parse_pressure(text)
     return out

@@ -14,10 +14,16 @@ import os
 from ..host.cgroupfs import parse_blkio_throttle, parse_cfs_quota, parse_cpuacct_stat, parse_v1_limit
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_flat_keys, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
+from ..host.keptfiles import KeptFiles
+from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, parent_path, read_pids,
                    read_pressure_dir)
+
+
+# The memory.stat keys memory_from_v1 reads: the rest of the file is not parsed.
+V1_MEMORY_STAT_KEYS = frozenset(f"{prefix}{key}" for prefix in ("", "total_")
+                                for key in ("inactive_file", "rss", "cache", "mapped_file", "pgfault", "pgmajfault"))
 
 
 def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | None) -> MemoryStats:
@@ -48,9 +54,11 @@ def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | N
 
 
 class V1Reader(CgroupReader):
-    def __init__(self, layout: CgroupLayout):
+    def __init__(self, layout: CgroupLayout, files: KeptFiles | None = None):
+        """``files``: the files that change between reads are re-read on kept descriptors."""
         self._roots = {ctrl: str(root) for ctrl, root in layout.v1.items()}
         self._unified = str(layout.unified) if layout.unified is not None else None
+        self._kept = kept_reader(files)
 
     def _dir(self, controller: str, path: str) -> str | None:
         root = self._roots.get(controller)
@@ -64,19 +72,28 @@ class V1Reader(CgroupReader):
         f = self._file(controller, path, name)
         return None if f is None else read_text(f)
 
+    def _changing(self, controller: str, path: str, name: str) -> str | None:
+        """A file whose contents change between reads (usage, stat): on a kept descriptor."""
+        f = self._file(controller, path, name)
+        return None if f is None else self._kept(path, f)
+
+    def _changing_int(self, d: str | None, path: str, name: str) -> int | None:
+        text = None if d is None else self._kept(path, f"{d}/{name}")
+        return None if text is None else parse_int(text)
+
     def exists(self, path: str) -> bool:
         return any(os.path.isdir(join(root, path)) for root in self._roots.values())
 
     def cpu(self, path: str) -> CpuStats | None:
-        usage = self._read("cpuacct", path, "cpuacct.usage")
-        cpu_stat = self._read("cpu", path, "cpu.stat")
+        usage = self._changing("cpuacct", path, "cpuacct.usage")
+        cpu_stat = self._changing("cpu", path, "cpu.stat")
         if usage is None and cpu_stat is None:
             return None
         stats = CpuStats(usage_ns=parse_int(usage) if usage is not None else None)
         # The user/system split from cpuacct.stat (USER_HZ ticks), as cAdvisor reads it: one file
         # where cpuacct.usage_user + usage_sys would be two, for 10 ms resolution on a split that
         # dashboards only ever rate over minutes.
-        acct = self._read("cpuacct", path, "cpuacct.stat")
+        acct = self._changing("cpuacct", path, "cpuacct.stat")
         if acct is not None:
             stats.user_ns, stats.system_ns = parse_cpuacct_stat(acct)
         if cpu_stat is not None:
@@ -87,18 +104,18 @@ class V1Reader(CgroupReader):
         return stats
 
     def memory(self, path: str) -> MemoryStats | None:
-        usage_text = self._read("memory", path, "memory.usage_in_bytes")
+        usage_text = self._changing("memory", path, "memory.usage_in_bytes")
         if usage_text is None:
             return None
-        stat_text = self._read("memory", path, "memory.stat") or ""
-        memsw = self._read("memory", path, "memory.memsw.usage_in_bytes")
-        stats = memory_from_v1(parse_int(usage_text), parse_flat_keyed(stat_text),
+        stat_text = self._changing("memory", path, "memory.stat") or ""
+        memsw = self._changing("memory", path, "memory.memsw.usage_in_bytes")
+        stats = memory_from_v1(parse_int(usage_text), parse_flat_keys(stat_text, V1_MEMORY_STAT_KEYS),
                                parse_int(memsw) if memsw is not None else None)
         d = self._dir("memory", path)
         assert d is not None
-        stats.max_usage_bytes = read_int(f"{d}/memory.max_usage_in_bytes")
-        stats.failcnt = read_int(f"{d}/memory.failcnt")
-        oom = read_text(f"{d}/memory.oom_control")
+        stats.max_usage_bytes = self._changing_int(d, path, "memory.max_usage_in_bytes")
+        stats.failcnt = self._changing_int(d, path, "memory.failcnt")
+        oom = self._kept(path, f"{d}/memory.oom_control")
         if oom is not None:
             # "oom_kill" appeared in memory.oom_control in Linux 4.13.
             stats.oom_kills = parse_flat_keyed(oom).get("oom_kill")
@@ -130,11 +147,11 @@ class V1Reader(CgroupReader):
             return Tasks()
         pids_dir = self._dir("pids", path)
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
-                     pids_current=read_int(f"{pids_dir}/pids.current") if pids_dir else None)
+                     pids_current=self._changing_int(pids_dir, path, "pids.current"))
 
     def threads(self, path: str) -> int | None:
         pids_dir = self._dir("pids", path)
-        current = read_int(f"{pids_dir}/pids.current") if pids_dir else None
+        current = self._changing_int(pids_dir, path, "pids.current")
         if current is not None:
             return current
         d = pids_dir or self._dir("cpu", path)
@@ -148,9 +165,9 @@ class V1Reader(CgroupReader):
         # reports its containers' I/O; cAdvisor reads these (Documentation/admin-guide/
         # cgroup-v1/blkio-controller.rst). Where a kernel lacks them: the cgroup's own counts.
         for suffix in ("_recursive", ""):
-            text = read_text(f"{d}/blkio.throttle.io_service_bytes{suffix}")
+            text = self._kept(path, f"{d}/blkio.throttle.io_service_bytes{suffix}")
             if text is not None:
-                return parse_blkio_throttle(text, read_text(f"{d}/blkio.throttle.io_serviced{suffix}"))
+                return parse_blkio_throttle(text, self._kept(path, f"{d}/blkio.throttle.io_serviced{suffix}"))
         return []
 
     def procs(self, path: str) -> list[int]:
@@ -166,17 +183,17 @@ class V1Reader(CgroupReader):
         # Hybrid hosts: the v2 tree mirrors the v1 paths and carries PSI files (Linux 4.20+).
         if self._unified is None:
             return {}
-        return read_pressure_dir(join(self._unified, path))
+        return read_pressure_dir(join(self._unified, path), path, self._kept)
 
     def allowed_cpus(self, path: str) -> frozenset[int] | None:
         text = self._read("cpuset", parent_path(path), "cpuset.cpus")
         return parse_cpu_list(text) if text is not None else None
 
-    def created(self, path: str) -> float | None:
+    def identity(self, path: str) -> tuple[int, float] | None:
         # Runtimes create a container's directories in every hierarchy within milliseconds:
         # the first hierarchy that has it is precise enough, and one stat instead of six.
         for root in self._roots.values():
-            t = dir_ctime(join(root, path))
-            if t is not None:
-                return t
+            ident = dir_identity(join(root, path))
+            if ident is not None:
+                return ident
         return None

@@ -12,9 +12,10 @@ import os
 from ..host.cgroupfs import parse_cpu_max, parse_cpu_stat, parse_io_stat
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_max_int
+from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
-from .base import (CgroupReader, count_lines, dir_ctime, join, parent_path, read_int, read_pids,
+from ..host.keptfiles import KeptFiles
+from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)
 
 
@@ -34,9 +35,15 @@ def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],
 
 
 class V2Reader(CgroupReader):
-    def __init__(self, layout: CgroupLayout):
+    def __init__(self, layout: CgroupLayout, files: KeptFiles | None = None):
+        """``files``: the files that change between reads are re-read on kept descriptors."""
         assert layout.unified is not None
         self._root = str(layout.unified)
+        self._kept = kept_reader(files)
+
+    def _changing_int(self, path: str, file: str) -> int | None:
+        text = self._kept(path, file)
+        return None if text is None else parse_int(text)
 
     def _dir(self, path: str) -> str:
         return join(self._root, path)
@@ -45,19 +52,19 @@ class V2Reader(CgroupReader):
         return os.path.isdir(self._dir(path))
 
     def cpu(self, path: str) -> CpuStats | None:
-        text = read_text(f"{self._dir(path)}/cpu.stat")
+        text = self._kept(path, f"{self._dir(path)}/cpu.stat")
         return parse_cpu_stat(text) if text is not None else None
 
     def memory(self, path: str) -> MemoryStats | None:
         d = self._dir(path)
-        current = read_int(f"{d}/memory.current")
+        current = self._changing_int(path, f"{d}/memory.current")
         if current is None:
             return None
-        stat = parse_flat_keyed(read_text(f"{d}/memory.stat") or "")
-        events = parse_flat_keyed(read_text(f"{d}/memory.events") or "")
+        stat = parse_flat_keyed(self._kept(path, f"{d}/memory.stat") or "")
+        events = parse_flat_keyed(self._kept(path, f"{d}/memory.events") or "")
         # memory.peak exists since Linux 5.19.
-        return memory_from_v2(current, stat, events, read_int(f"{d}/memory.swap.current"),
-                              read_int(f"{d}/memory.peak"))
+        return memory_from_v2(current, stat, events, self._changing_int(path, f"{d}/memory.swap.current"),
+                              self._changing_int(path, f"{d}/memory.peak"))
 
     def limits(self, path: str) -> Limits:
         d = self._dir(path)
@@ -91,27 +98,27 @@ class V2Reader(CgroupReader):
     def tasks(self, path: str) -> Tasks:
         d = self._dir(path)
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/cgroup.threads"),
-                     pids_current=read_int(f"{d}/pids.current"))
+                     pids_current=self._changing_int(path, f"{d}/pids.current"))
 
     def threads(self, path: str) -> int | None:
         d = self._dir(path)
-        current = read_int(f"{d}/pids.current")
+        current = self._changing_int(path, f"{d}/pids.current")
         return current if current is not None else count_lines(f"{d}/cgroup.threads")
 
     def io(self, path: str) -> list[IoDevice]:
-        text = read_text(f"{self._dir(path)}/io.stat")
+        text = self._kept(path, f"{self._dir(path)}/io.stat")
         return parse_io_stat(text) if text is not None else []
 
     def procs(self, path: str) -> list[int]:
         return read_pids(f"{self._dir(path)}/cgroup.procs") or []
 
     def pressure(self, path: str) -> dict[str, Pressure]:
-        return read_pressure_dir(self._dir(path))
+        return read_pressure_dir(self._dir(path), path, self._kept)
 
     def allowed_cpus(self, path: str) -> frozenset[int] | None:
         text = read_text(f"{self._dir(parent_path(path))}/cpuset.cpus.effective")
         return parse_cpu_list(text) if text is not None else None
 
-    def created(self, path: str) -> float | None:
-        return dir_ctime(self._dir(path))
+    def identity(self, path: str) -> tuple[int, float] | None:
+        return dir_identity(self._dir(path))
 

@@ -85,8 +85,13 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        help="YAML policy of limits to enforce (reloaded on change and on SIGHUP)")
     serve.add_argument("--reconcile-interval", type=float, default=30.0, metavar="SECONDS",
                        help="how often every container is checked for drift from its desired limits (default 30)")
-    serve.add_argument("--birth-scan-interval", type=float, default=1.0, metavar="SECONDS",
-                       help="how often new cgroups are looked for (Docker containers are seen by event; default 1)")
+    serve.add_argument("--birth-scan-interval", type=float, default=10.0, metavar="SECONDS",
+                       help="how often new cgroups are looked for while something is enforced, a fallback behind "
+                            "the watch on their parents (default 10)")
+    serve.add_argument("--limits-refresh-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="how long /metrics keeps a cgroup's limits before reading them again; cgwatch's own "
+                            "changes and runtime update events show at once, a direct cgroupfs write within this "
+                            "(default 60)")
     serve.add_argument("--audit-max-bytes", type=_positive_int, default=10 << 20, metavar="BYTES",
                        help="rotate <state-dir>/audit.log to audit.log.1 once it reaches this size (default 10 MiB)")
     serve.add_argument("--audit-keep", type=_positive_int, default=5, metavar="N",
@@ -117,7 +122,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     tls_key=args.tls_key, web_config_file=args.web_config_file,
                     insecure_remote_writes=args.insecure_remote_writes,
                     policy_file=args.policy, reconcile_interval_s=args.reconcile_interval,
-                    birth_scan_interval_s=args.birth_scan_interval, audit_max_bytes=args.audit_max_bytes,
+                    birth_scan_interval_s=args.birth_scan_interval,
+                    limits_refresh_s=args.limits_refresh_interval, audit_max_bytes=args.audit_max_bytes,
                     audit_keep=args.audit_keep, audit_refusal_window_s=args.audit_refusal_window)
 
 

@@ -257,6 +257,8 @@ class TopScreen:
         before = first or read(self.source)
         self.rows = _rows(self.args, None, before, self.sort)
         self.draw()
+        # A fixed cadence: a read that takes part of the interval (3000 containers' JSON) does not
+        # push every later refresh back by as much.
         next_at = time.monotonic() + self.args.interval
         while self.args.iterations is None or self.refreshes < self.args.iterations:
             key = self.screen.getch()
@@ -270,7 +272,7 @@ class TopScreen:
                 self.draw()
             if time.monotonic() >= next_at:
                 before = self.refresh(before)
-                next_at = time.monotonic() + self.args.interval
+                next_at = max(next_at + self.args.interval, time.monotonic())
         return 0
 
     def refresh(self, before: Reading) -> Reading:
@@ -298,7 +300,7 @@ class TopScreen:
             (f"source: {self.source.label}", curses.A_NORMAL),
             (self.error or "CPU % of one CPU; memory is the working set", curses.A_NORMAL),
         ]
-        table = table_lines(self.rows)
+        table = table_lines(self.rows[:max(0, height - len(lines) - 1)])  # what fits: not 3000 lines
         lines.append((table[0], curses.A_REVERSE))
         lines.extend((line, curses.A_NORMAL) for line in table[1:])
         for y, (text, attr) in enumerate(lines[:height]):

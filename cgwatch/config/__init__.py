@@ -64,7 +64,10 @@ class Settings:
     # often the hierarchy is looked at for new cgroups (Docker containers are seen by event at once).
     policy_file: Path | None = None
     reconcile_interval_s: float = 30.0
-    birth_scan_interval_s: float = 1.0
+    birth_scan_interval_s: float = 10.0
+    # The exporter keeps each cgroup's limits between collections (cgwatch's own writes and the
+    # runtimes' update events drop them at once); a write nobody announced shows within this.
+    limits_refresh_s: float = 60.0
     # audit.log is rotated past this size to audit.log.1 .. audit.log.<audit_keep> (logrotate's scheme).
     audit_max_bytes: int = 10 << 20
     audit_keep: int = 5

@@ -63,6 +63,9 @@ class Registration:
 
     events: int
     fds_per_registration: int
+    # Whether the cgroup's removal wakes the descriptor (v1's eventfd does; v2's memory.events does
+    # not): where it does not, the watcher rereads every registration now and then to find the gone.
+    removal_wakes: bool
 
     def fileno(self) -> int:
         raise NotImplementedError
@@ -82,6 +85,7 @@ class Registration:
 class V1Registration(Registration):
     events = select.EPOLLIN
     fds_per_registration = 2
+    removal_wakes = True
 
     def __init__(self, directory: str):
         self._control = os.open(f"{directory}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
@@ -125,6 +129,7 @@ class V1Registration(Registration):
 class V2Registration(Registration):
     events = select.EPOLLPRI
     fds_per_registration = 1
+    removal_wakes = False
 
     def __init__(self, directory: str):
         self._fd = os.open(f"{directory}/memory.events", os.O_RDONLY | os.O_CLOEXEC)

@@ -3,10 +3,13 @@ OomRecords up to date: the moment of an OOM kill is seen before the cgroup can g
 
 One epoll descriptor holds every registration (kernel.py: v1 eventfd, v2 memory.events). On a
 wake the watcher reads the kernel's counter at once and again a few ms later (the v1 notification
-comes before the kill is counted), until the kill shows or the OOM settles without one. Every
-``SWEEP_S`` it reads every registration (a slice every ``SWEEP_STEP_S``, so the lock and the
-GIL are never held for long): a cgroup removed without a wake (v2) is closed, so the
-cgroup made next at that path is registered afresh (``closed()``).
+comes before the kill is counted), until the kill shows or the OOM settles without one. On v2,
+where a cgroup's removal wakes nobody, every ``SWEEP_S`` it reads every registration (a slice
+every ``SWEEP_STEP_S``, so the lock and the GIL are never held for long): a cgroup removed
+without a wake is closed, so the cgroup made next at that path is registered afresh
+(``closed()``). On v1 the removal signals the eventfd, so nothing is swept; with no reread due
+and nothing to sweep the thread sleeps in epoll_wait without a timeout: an idle watcher costs
+nothing.
 
 Which cgroups: containers only (the keeper asks; keeper.WATCHED_RUNTIMES). A container's cgroup is
 removed by its runtime when its main process dies, which is when the kernel's count goes with it.
@@ -23,7 +26,6 @@ import itertools
 import logging
 import math
 import os
-import resource
 import select
 import threading
 import time
@@ -31,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..host.fdlimit import FdBudget, raise_nofile
 from ..host.layout import CgroupLayout
 from .kernel import Gone, Registration, V1Registration, V2Registration, on_cgroupfs
 from .ledger import KERNEL_SLACK_S, RUNTIME_SLACK_S, SETTLE_S, OomRecord
@@ -70,7 +73,11 @@ class _Due:
 
 class OomWatcher:
     def __init__(self, layout: CgroupLayout, max_watched: int = MAX_WATCHED,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 budget: FdBudget | None = None):
+        """``budget``: the process's descriptors, shared with the kept-open cgroup files (which give
+        theirs back when a registration needs them)."""
+        self._budget = budget
         if layout.is_v2:
             self._root, self._kind = layout.unified, V2Registration
         else:
@@ -126,6 +133,10 @@ class OomWatcher:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
     # -- registrations (any thread) ---------------------------------------------------------------
     def watch(self, record: OomRecord) -> bool:
         """Register for the OOM notifications of the cgroup at ``record.path`` (the cgroup there now)
@@ -136,12 +147,14 @@ class OomWatcher:
             old = self._watches.get(record.path)
             if old is not None and old.record is record:
                 return True
-            if len(self._watches) >= self.limit:
+            fds = self._kind.fds_per_registration
+            if len(self._watches) >= self.limit or self._budget is not None and not self._budget.take(fds):
                 self.refused += 1
                 return False
             try:
                 reg = self._kind(f"{self._root}{record.path.rstrip('/')}")
             except OSError as exc:
+                self._give(fds)
                 self.refused += 1
                 log.debug("cannot watch a cgroup for OOM kills", extra={"cgroup": record.path, "error": str(exc)})
                 return False
@@ -152,11 +165,14 @@ class OomWatcher:
                 self._observe(w, self._clock(), announced=False)
             except Gone:
                 reg.close()
+                self._give(fds)
                 return False
             self._watches[record.path] = w
             self._by_fd[reg.fileno()] = w
             assert self._epoll is not None
             self._epoll.register(reg.fileno(), reg.events)
+            if not self._kind.removal_wakes and len(self._watches) == 1:
+                os.eventfd_write(self._wake, 1)  # the thread may sleep without a timeout: sweeps begin
             return True
 
     def watching(self, path: str) -> bool:
@@ -178,9 +194,14 @@ class OomWatcher:
         next_sweep = self._clock() + SWEEP_STEP_S
         while not self._stopping:
             now = self._clock()
+            sweeping = not self._kind.removal_wakes and bool(self._watches)
+            if not sweeping:
+                next_sweep = math.inf
+            elif next_sweep == math.inf:
+                next_sweep = now + SWEEP_STEP_S  # the first registration since the last was closed
             until = min([next_sweep] + ([self._due[0].at] if self._due else []))
             try:
-                events = self._epoll.poll(max(0.0, until - now))
+                events = self._epoll.poll(-1 if until == math.inf else max(0.0, until - now))
             except InterruptedError:
                 continue
             with self._lock:
@@ -266,29 +287,18 @@ class OomWatcher:
             w.record.event(w.gone_at, RUNTIME_SLACK_S)
         self._close(w)
 
+    def _give(self, fds: int) -> None:
+        if self._budget is not None:
+            self._budget.give(fds)
+
     def _close(self, w: _Watch, report: bool = True) -> None:
         if w.closed:
             return
         w.closed = True
         self._by_fd.pop(w.reg.fileno(), None)
         w.reg.close()  # closing also takes it out of the epoll set
+        self._give(self._kind.fds_per_registration)
         if self._watches.get(w.record.path) is w:
             del self._watches[w.record.path]
             if report:
                 self._closed_paths.append(w.record.path)
-
-
-def raise_nofile() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard one (no privilege needed); returns the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # An unlimited hard limit still stops at fs.nr_open (1048576 by default): ask for that.
-    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft == resource.RLIM_INFINITY:
-        return target
-    if soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            return target
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open files limit", extra={"soft": soft, "hard": hard, "error": str(exc)})
-    return soft

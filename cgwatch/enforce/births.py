@@ -16,6 +16,8 @@ limit is written to. Watched, in that hierarchy:
     and removed as pods come and go);
   - the literal parent of each policy rule's `cgroup:` glob ("/batch/docker/*" -> /batch/docker),
     and the ancestors of one that does not exist yet, until it does.
+What is watched is worked out again when the policy changes (``resync``, called by the agent) and
+after an overflow of the kernel's event queue; no timer: with no mkdir, the watcher costs nothing.
 A directory that appears is watched before it is listed, and its children are births too: a
 runtime's mkdir -p may have made them before the watch was in place. A watched directory that is
 removed is forgotten on its parent's IN_DELETE: cgroupfs (kernfs) sends no IN_DELETE_SELF nor
@@ -54,9 +56,6 @@ WRITTEN_CONTROLLERS = ("cpuset", "memory", "cpu", "pids")
 # runtime does not make one at all.
 HIERARCHY_WAIT_S = 0.2
 HIERARCHY_POLL_S = 0.002
-# Policy rules change on reload: their parents are looked at again this often (and after an
-# overflow of the kernel's event queue, which loses events).
-RESYNC_S = 5.0
 WATCH_MASK = IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DELETE_SELF
 
 Born = Callable[[str], Awaitable[object]]
@@ -132,7 +131,6 @@ class BirthWatcher:
         self._wds: dict[str, int] = {}       # cgroup path -> watch descriptor
         self._inodes: dict[str, int] = {}    # cgroup path -> the watched directory's inode
         self._pending: dict[str, asyncio.Task[None]] = {}
-        self._resync: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def watched(self) -> list[str]:
@@ -155,9 +153,6 @@ class BirthWatcher:
         log.info("watching for new cgroups", extra={"hierarchy": str(self._root), "parents": self.watched()})
 
     async def stop(self) -> None:
-        if self._resync is not None:
-            self._resync.cancel()
-            self._resync = None
         if self._inotify is not None and self._loop is not None:
             self._loop.remove_reader(self._inotify.fileno())
             self._inotify.close()
@@ -176,14 +171,15 @@ class BirthWatcher:
                 wanted.add(parent)
         return frozenset(p for p in wanted if not ignored(p, self._ignore))
 
+    def resync(self) -> None:
+        """The policy changed: watch the parents its rules' ``cgroup:`` globs name now."""
+        if self._inotify is not None:
+            self._sync()
+
     def _sync(self, full: bool = False) -> None:
         """Watch every wanted directory that exists (the ancestors of a parent that does not exist
         yet, to see it come). What is found is not new. ``full`` also walks the kubepods subtrees,
         which events keep up to date after the start (an overflow of the event queue aside)."""
-        if self._resync is not None:
-            self._resync.cancel()
-        if self._loop is not None:
-            self._resync = self._loop.call_later(RESYNC_S, self._sync)
         parents = self._parents()
         for path in list(self._wds):
             if _inode(self._dir(path)) != self._inodes.get(path):

@@ -8,6 +8,7 @@ policy until it is released (``DELETE .../desired``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -42,13 +43,17 @@ class ApiOverrides:
     """The API's desired limits, on disk (store.py). The limit service records into it
     (``remember``, its ChangeRecorder); enforcement reads it and forgets what is released."""
 
-    def __init__(self, store: DesiredStore):
+    def __init__(self, store: DesiredStore, changed: Callable[[], None] = lambda: None):
+        """``changed()`` is called after every record stored or removed, from the thread that did it
+        (the agent adds or removes the enforcement passes: nothing runs while nothing is desired)."""
         self.store = store
+        self._changed = changed
 
     def remember(self, c: Container, target: Limits, keep_for_name: bool) -> None:
         """Store an API change as the container's desired state (blocking: fsyncs)."""
         self.store.put(c.id, {"name": c.name, "runtime": c.runtime, "limits": asdict(target),
                               "keep_for_name": keep_for_name, "updated": time.time()})
+        self._changed()
 
     def record_for(self, c: Container) -> dict[str, Any] | None:
         """The container's own record, or one kept for its name."""
@@ -67,6 +72,8 @@ class ApiOverrides:
         for cid, record in self.store.all().items():
             if record.get("keep_for_name") and record.get("name") == c.name:
                 removed = self.store.remove(cid) or removed
+        if removed:
+            self._changed()
         return removed
 
     def destroyed(self, container_id: str) -> bool:
@@ -75,7 +82,10 @@ class ApiOverrides:
         record = self.store.get(container_id)
         if record is None or record.get("keep_for_name"):
             return False
-        return self.store.remove(container_id)
+        removed = self.store.remove(container_id)
+        if removed:
+            self._changed()
+        return removed
 
     def empty(self) -> bool:
         return not self.store.all()

@@ -139,6 +139,16 @@ class Enforcer:
         every second would then cost CPU for nothing (bench: ~10% of a core at 1000 cgroups)."""
         return not self.policy.rules and self.overrides.empty()
 
+    def active(self) -> bool:
+        """Whether the periodic passes have work: something to enforce, or changes a runtime that
+        was down has still to be told. While not, the agent schedules no pass at all (agent.py)."""
+        return not self._idle() or bool(len(self._limits.pending))
+
+    def rest(self) -> None:
+        """The passes stop: what they keep per cgroup goes (the next first pass starts afresh)."""
+        self._known_paths = None
+        self._forget_gone(set())
+
     async def reconcile_all(self) -> int:
         """One pass over every container; returns the number repaired. Changes a runtime missed
         while it was down are sent to it first (LimitService.push_pending)."""
@@ -146,8 +156,7 @@ class Enforcer:
         if len(self._limits.pending):
             await self._limits.push_pending()
         if self._idle():
-            self._known_paths = None
-            self._forget_gone(set())
+            self.rest()
             return 0
         containers = await asyncio.to_thread(self._scan)
         self._known_paths = {c.path for c in containers}
@@ -163,8 +172,7 @@ class Enforcer:
     async def reconcile_new(self) -> int:
         """Containers that appeared since the last look get their limits now (birth)."""
         if self._idle():
-            self._known_paths = None
-            self._forget_gone(set())
+            self.rest()
             return 0
         containers = await asyncio.to_thread(self._scan)
         paths = {c.path for c in containers}

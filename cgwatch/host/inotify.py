@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 # include/uapi/linux/inotify.h
+IN_ATTRIB = 0x0000_0004         # metadata changed (touch, utime)
+IN_CLOSE_WRITE = 0x0000_0008    # a file opened for writing was closed
+IN_MOVED_FROM = 0x0000_0040
+IN_MOVED_TO = 0x0000_0080
 IN_CREATE = 0x0000_0100
 IN_DELETE = 0x0000_0200
 IN_DELETE_SELF = 0x0000_0400

@@ -43,6 +43,19 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return out
 
 
+def parse_flat_keys(text: str, keys: frozenset[str]) -> dict[str, int]:
+    """``parse_flat_keyed`` of only ``keys``: memory.stat has ~36 lines, a collection uses 10."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key in keys:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                continue
+    return out
+
+
 def parse_nested_keyed(text: str) -> dict[str, dict[str, str]]:
     """Nested-keyed lines "key sub1=v1 sub2=v2" (``io.stat``, ``*.pressure``)."""
     out: dict[str, dict[str, str]] = {}

@@ -10,10 +10,11 @@ told when it answers again (pending.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -47,6 +48,11 @@ class Refresher(Protocol):
         """Ask the runtime about ``ref`` now; None when it does not know it either."""
 
 
+class LimitsWritten(Protocol):
+    def invalidate(self, path: str) -> None:
+        """``path``'s limits were (maybe) written: what was kept of them is stale (cgroup/limitcache.py)."""
+
+
 class ChangeRecorder(Protocol):
     def remember(self, c: Container, target: Limits, keep_for_name: bool) -> None:
         """Keep an accepted change as the container's desired state (blocking; raises OSError)."""
@@ -62,8 +68,11 @@ class LimitService:
 
     def __init__(self, *, resolver: Resolver, reader: CgroupReader, writer: CgroupWriter, auditor: Auditor,
                  host_cpus: int, recorder: ChangeRecorder | None = None, refresher: Refresher | None = None,
-                 runtimes: Runtimes | None = None, allow_kubernetes: bool = False, is_v2: bool = False):
+                 runtimes: Runtimes | None = None, allow_kubernetes: bool = False, is_v2: bool = False,
+                 written: LimitsWritten | None = None):
+        """``written`` is told of every cgroup this service changed, when its lock is released."""
         self._resolver = resolver
+        self._written = written
         self._reader = reader
         self._writer = writer
         self._auditor = auditor
@@ -129,8 +138,7 @@ class LimitService:
                 "this cgroup is the kubelet's (its pods or QoS classes); the kubelet owns its limits "
                 "(start cgwatch with --allow-kubernetes-writes to change it anyway)", cgroup=c.path[:200])
         self._auditor.check_space()
-        lock = self._locks.setdefault(c.path, asyncio.Lock())
-        async with lock:
+        async with self._changing(c.path):
             before = await asyncio.to_thread(self._reader.limits, c.path)
             entry["before"] = limits_json(before)
             host = await self.host_facts(c)
@@ -150,6 +158,18 @@ class LimitService:
         log.info("limits changed", extra={"container": c.id, "via": via, "client": entry["client"]})
         return {"id": c.id, "name": c.display_name, "runtime": c.runtime, "cgroup": c.path, "applied_via": via,
                 "previous": limits_json(before), "limits": limits_json(after), "notes": notes}
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, path: str) -> AsyncIterator[None]:
+        """The container's lock, under which every write to it is made (the runtime's, cgroupfs',
+        a rollback's); on release ``written`` hears of it, whatever happened (a failed write may
+        have written part)."""
+        async with self._locks.setdefault(path, asyncio.Lock()):
+            try:
+                yield
+            finally:
+                if self._written is not None:
+                    self._written.invalidate(path)
 
     async def host_facts(self, c: Container) -> HostFacts:
         """What a target is validated against: the host's CPUs and those the cgroup may use."""
@@ -177,7 +197,7 @@ class LimitService:
                                  "container_name": c.display_name, "runtime": c.runtime}
         try:
             self._auditor.check_space()
-            async with self._locks.setdefault(c.path, asyncio.Lock()):
+            async with self._changing(c.path):
                 if recheck is not None:
                     target = await recheck()
                     if target is None:
@@ -315,7 +335,7 @@ class LimitService:
                                      "container_id": p.container_id, "container_name": p.name,
                                      "runtime": p.runtime, "requested": limits_json(p.target)}
             rc = RuntimeContainer(runtime=p.runtime, id=p.container_id, name=p.name)
-            async with self._locks.setdefault(path, asyncio.Lock()):
+            async with self._changing(path):
                 allowed = await asyncio.to_thread(self._reader.allowed_cpus, path)
                 cpus = allowed or frozenset(range(self._host_cpus))
                 try:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +45,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from ..errors import HeaderFieldsTooLarge
+from ..host.fdlimit import raise_nofile
 from .errors import status_of
 from .listener_metrics import listener_counter
 
@@ -63,22 +63,9 @@ MAX_HEADER_BYTES = 16384
 CHUNKED_BODY_BYTES = 1 << 16
 HEADER_END = b"\r\n\r\n"
 
-def raise_nofile_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit (point 1 above); returns the soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft != resource.RLIM_INFINITY and soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            log.warning("could not raise RLIMIT_NOFILE", extra={"soft": soft, "hard": hard, "error": str(exc)})
-    return soft
-
-
 def guard_connections(runner: web.AppRunner, role: str, registry: CollectorRegistry) -> None:
     """Put the defences on ``runner``'s server; call after ``runner.setup()``, before its site starts."""
-    soft = raise_nofile_limit()
+    soft = raise_nofile()
     server = runner.server
     assert server is not None, "call after runner.setup()"
     closed = listener_counter(registry, "cgwatch_http_connections_closed", "Connections the agent closed to "

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cgwatch.cgroup import make_reader
 from cgwatch.collectors import enabled_collectors
+from cgwatch.host.fdlimit import FdBudget
+from cgwatch.host.keptfiles import KeptFiles
 from cgwatch.exporter import Exporter
 from cgwatch.hostfs import Host
 from tests.conftest import FIXTURES, REPO
@@ -24,9 +27,10 @@ VOLATILE_PREFIXES = ("cgwatch_", "process_", "python_", "container_last_seen", "
 TREES = ["v1", "v2"]
 
 
-def exposition(tree: Path) -> str:
+def exposition(tree: Path, kept: KeptFiles | None = None) -> str:
     host = Host(tree / "cgroup", tree / "proc")
-    exporter = Exporter(host.reader, host.proc, host.scan, enabled_collectors(), max_age_s=0)
+    reader = host.reader if kept is None else make_reader(host.layout, kept)
+    exporter = Exporter(reader, host.proc, host.scan, enabled_collectors(), max_age_s=0)
     text = exporter.collect_blocking().decode()
     keep = []
     skipping = False
@@ -49,6 +53,18 @@ def test_exposition_matches_the_golden_file(kernel, request):
         golden.write_text(text)
     assert golden.exists(), f"no golden file yet: run pytest {__file__} --update-golden"
     assert text == golden.read_text(), f"exposition changed; if intended: pytest {__file__} --update-golden"
+
+
+@pytest.mark.parametrize("kernel", TREES)
+def test_reads_through_kept_descriptors_give_the_same_exposition(kernel):
+    tree = FIXTURES / "cgroupfs" / kernel
+    kept = KeptFiles(FdBudget(10_000))
+    try:
+        assert exposition(tree, kept) == (GOLDEN / f"{kernel}.prom").read_text()
+        assert len(kept) > 0
+        assert exposition(tree, kept) == (GOLDEN / f"{kernel}.prom").read_text()  # re-read with pread
+    finally:
+        kept.close()
 
 
 @pytest.mark.parametrize("kernel", TREES)

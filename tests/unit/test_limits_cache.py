@@ -1,0 +1,118 @@
+"""The limits /metrics keeps between collections (cgroup/limitcache.py), over a copy of the v1
+fixture tree: kept until invalidated, refreshed after its period, read again for a new cgroup."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from cgwatch.cgroup.limitcache import LimitsCache
+from cgwatch.hostfs import Host
+from tests.conftest import FIXTURES
+
+CID = "40686f14f3cef51f059747ef6fd6bf2643b9b3a5ffdea33518247d06e53c6c03"
+PATH = f"/docker/{CID}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def tree(tmp_path):
+    shutil.copytree(FIXTURES / "cgroupfs" / "v1", tmp_path / "v1", symlinks=True)
+    return tmp_path / "v1"
+
+
+@pytest.fixture
+def host(tree):
+    return Host(tree / "cgroup", tree / "proc")
+
+
+def set_quota(tree, value: int) -> None:
+    (tree / "cgroup" / "cpu" / "docker" / CID / "cpu.cfs_quota_us").write_text(f"{value}\n")
+
+
+def test_limits_are_kept_until_the_refresh_period_ends(tree, host):
+    clock = Clock()
+    cache = LimitsCache(host.reader, refresh_s=60.0, clock=clock)
+    set_quota(tree, 20000)
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    set_quota(tree, 30000)  # a write nobody announced
+    clock.now += 59.0
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    clock.now += 1.0
+    assert cache.limits(PATH).cpu_quota_us == 30000
+
+
+def test_an_invalidated_cgroup_is_read_again_at_once(tree, host):
+    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
+    set_quota(tree, 20000)
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    set_quota(tree, 30000)
+    cache.invalidate(PATH)
+    assert cache.limits(PATH).cpu_quota_us == 30000
+
+
+def test_a_runtime_update_of_the_container_id_reads_it_again(tree, host):
+    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
+    set_quota(tree, 20000)
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    set_quota(tree, 30000)
+    cache.invalidate_id("someone-else")
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    cache.invalidate_id(CID)
+    assert cache.limits(PATH).cpu_quota_us == 30000
+
+
+def test_a_directory_made_again_at_the_same_path_is_read_again(tree, host):
+    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
+    set_quota(tree, 20000)
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    # Every hierarchy's directory replaced by a copy: new inodes, as a cgroup made again has.
+    for hierarchy in (tree / "cgroup").iterdir():
+        d = hierarchy / "docker" / CID
+        if d.is_dir():
+            shutil.copytree(d, d.with_name(CID + ".new"))
+            shutil.rmtree(d)
+            d.with_name(CID + ".new").rename(d)
+    set_quota(tree, 40000)
+    assert cache.limits(PATH).cpu_quota_us == 40000
+
+
+def test_a_read_begun_before_an_invalidation_is_not_kept(tree, host):
+    """The collection's read may have seen the value a concurrent write replaced."""
+    set_quota(tree, 20000)
+
+    class Racing:  # the reader, with one write (and its invalidation) landing in the middle of a read
+        cache: LimitsCache
+        raced = False
+
+        def __getattr__(self, name):
+            return getattr(host.reader, name)
+
+        def limits(self, path):
+            got = host.reader.limits(path)
+            if not self.raced:
+                self.raced = True
+                set_quota(tree, 30000)
+                self.cache.invalidate(path)
+            return got
+
+    racing = Racing()
+    cache = racing.cache = LimitsCache(racing, refresh_s=60.0, clock=Clock())
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    assert cache.limits(PATH).cpu_quota_us == 30000
+
+
+def test_gone_cgroups_are_forgotten(tree, host):
+    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
+    cache.limits(PATH)
+    cache.retain(set())
+    set_quota(tree, 30000)
+    assert cache.limits(PATH).cpu_quota_us == 30000
