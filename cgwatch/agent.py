@@ -118,6 +118,7 @@ class Agent:
         if self.oom_watcher is not None:
             self.oom_watcher.start()
         await self.runtimes.start(self._runtime_changed)
+        await asyncio.to_thread(self.enforcer.note_start)  # before births: what is there is not born
         self.births.start()
         if self.policy_watcher is not None:
             self.policy_watcher.start()

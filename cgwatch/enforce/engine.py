@@ -81,12 +81,12 @@ class Enforcer:
         # Wall clock, as cgroup creation times are; the kernel stamps those with its coarse clock
         # (current_time(): up to a tick behind), so a cgroup made just after the start can look older.
         self._started = time.time() - CLOCK_SLACK_S
-        # The cgroups the first full pass found (path -> creation time as read then): they were
-        # there before anything was enforced, so what differs in them is drift, not a birth. A
-        # cgroup directory's ctime is not a reliable creation time on its own: kernfs stamps an
-        # inode when it is first instantiated (fs/kernfs/inode.c: no iattr, current time), so a
-        # hierarchy nobody had looked at yet reports the moment the agent first stat()s it.
-        self._first_pass: dict[str, float] | None = None
+        # The cgroups there when the agent started (path -> creation time as read then, note_start):
+        # what differs in them is drift, not a birth. A cgroup directory's ctime alone is not a
+        # reliable creation time: kernfs stamps an inode when it is first instantiated
+        # (fs/kernfs/inode.c: no iattr, current time), so a hierarchy nobody had looked at yet
+        # reports the moment the agent first stat()s it. Read once here, it stays that value.
+        self._at_start: dict[str, float] | None = None
         self.repairs_total = Counter("cgwatch_limit_drift_repairs",
                                      "Resources brought back to their desired limits after they drifted.",
                                      ["resource"], registry=registry)
@@ -161,12 +161,9 @@ class Enforcer:
         containers = await asyncio.to_thread(self._scan)
         self._known_paths = {c.path for c in containers}
         self._forget_gone(self._known_paths)
-        first = self._first_pass is None
-        if first:
-            self._first_pass = {}
         repaired = 0
         for c in containers:
-            repaired += await self.reconcile(c, "timer", first_pass=first)
+            repaired += await self.reconcile(c, "timer")
         return repaired
 
     async def reconcile_new(self) -> int:
@@ -223,7 +220,13 @@ class Enforcer:
         containers = await asyncio.to_thread(self._scan)
         return sum([await self.reconcile(c, reason) for c in containers if c.id == container_id])
 
-    async def reconcile(self, c: Container, reason: str, *, first_pass: bool = False) -> int:
+    def note_start(self) -> None:
+        """Remember the cgroups there now, before the births watcher runs (blocking: one walk and
+        one stat per cgroup; the agent calls it once, at start)."""
+        self._at_start = {c.path: t for c in self._scan()
+                          if (t := self._reader.created(c.path)) is not None}
+
+    async def reconcile(self, c: Container, reason: str) -> int:
         desired = self.desired_for(c)
         if desired is None:
             self._last_targets.pop(c.path, None)
@@ -237,8 +240,6 @@ class Enforcer:
         created = await asyncio.to_thread(self._reader.created, c.path)
         if created is None:
             return 0  # removed since it was found: its files read as absent, which is no drift
-        if first_pass and self._first_pass is not None:
-            self._first_pass[c.path] = created
         if not drift:
             self._held[c.path] = created
             return 0
@@ -270,8 +271,8 @@ class Enforcer:
             return False
         if reason == CREATED:
             return True
-        if self._first_pass is not None:  # there at the first pass, and still the same cgroup: drift
-            return self._first_pass.get(path) != created
+        if self._at_start is not None:  # there when the agent started, and still the same cgroup: drift
+            return self._at_start.get(path) != created
         return created >= self._started
 
     async def _drifted_target(self, c: Container) -> Limits | None:
@@ -297,7 +298,7 @@ class Enforcer:
                 del held[path]
         # A birth applied while this walk ran (births.py is faster than a walk) is not in it but is
         # held: forgetting it would make its first drift look like a birth again.
-        for held in (self._held, self._first_pass or {}):
+        for held in (self._held, self._at_start or {}):
             for path in held.keys() - present:
                 if not self._reader.exists(path):
                     del held[path]
