@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import shutil
 import signal
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_process import AgentProcess, OtherLoad, cpu_seconds
-from sandbox import BenchCgroups
+from sandbox import BenchCgroups, start_as_root
 from scrape_bench import concurrent_batches, log, machine, percentile, wait_quiet
 from tests.support.env import REPO
 
@@ -181,16 +180,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("flood_bench: needs root to create cgroups", file=sys.stderr)
+    if not start_as_root("flood_bench"):
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-flood-"))
     sandbox: BenchCgroups | None = None
     agents: list[AgentProcess] = []

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_process import CLK_TCK, AgentProcess, OtherLoad, Scraper, cpu_seconds
-from sandbox import BenchCgroups
+from sandbox import BenchCgroups, start_as_root
 from scrape_bench import log, machine, wait_quiet
 from tests.support.env import REPO
 
@@ -125,16 +125,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("idle_bench: needs root to create cgroups", file=sys.stderr)
+    if not start_as_root("idle_bench"):
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-idle-"))
     sandbox: BenchCgroups | None = None
     started: list[Any] = []

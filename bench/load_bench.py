@@ -31,7 +31,7 @@ from typing import Any
 
 from agent_process import IGNORE, REPO, AgentProcess
 from load_engine import Outcome, Plan, check, correct, run_load
-from sandbox import BenchCgroups, stale_parents
+from sandbox import BenchCgroups, stale_parents, start_as_root
 from scrape_bench import log, machine, percentile
 
 # "Flat": the last window's median RSS within this much of the first window's, and its lag p99
@@ -164,18 +164,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("load_bench: needs root to create cgroups", file=sys.stderr)
+    if not start_as_root("load_bench"):
         return 2
     for d in stale_parents():
         log(f"warning: {d} is left from an earlier run that was killed; it is not touched")
-    signal.signal(signal.SIGTERM, _interrupt)
     plan = Plan(args.containers, args.scrapers, args.rate, args.duration, args.inflight, args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-load-"))
     sandbox: BenchCgroups | None = None

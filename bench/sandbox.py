@@ -8,8 +8,11 @@ cleanup are the tests' sandbox, tests/support/cgroups.py, under the name cgwatch
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +96,17 @@ def stale_parents(root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 found.append(d)
     return found
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def start_as_root(name: str) -> bool:
+    """A bench's first step: False (with the reason on stderr) unless it can create cgroups; then
+    SIGTERM unwinds like Ctrl-C, so the cgroups and the agent are cleaned up either way."""
+    if os.geteuid() != 0:
+        print(f"{name}: needs root to create cgroups", file=sys.stderr)
+        return False
+    signal.signal(signal.SIGTERM, _interrupt)
+    return True

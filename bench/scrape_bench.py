@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import floor
 from agent_process import IGNORE, REPO, AgentProcess, OtherLoad, Scraper, cpu_seconds, snapshot
-from sandbox import BenchCgroups, stale_parents
+from sandbox import BenchCgroups, stale_parents, start_as_root
 
 MIB = 1024 * 1024
 T = TypeVar("T")
@@ -358,18 +358,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("scrape_bench: needs root to create cgroups", file=sys.stderr)
+    if not start_as_root("scrape_bench"):
         return 2
     for d in stale_parents():
         log(f"warning: {d} is left from an earlier run that was killed; it is not touched")
-    signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     agents: list[AgentProcess] = []

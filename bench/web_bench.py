@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 
 from agent_process import AgentProcess
-from sandbox import BenchCgroups
+from sandbox import BenchCgroups, start_as_root
 from scrape_bench import log, machine
 from tests.real.test_web_page import CHROMIUM_FLAGS, DEVTOOLS_LINE, Page
 from tests.support.cgroups import wait_for
@@ -180,20 +180,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        print("web_bench: needs root to create cgroups", file=sys.stderr)
+    if not start_as_root("web_bench"):
         return 2
     for tool in ("chromium", "tmux"):
         if shutil.which(tool) is None:
             print(f"web_bench: needs {tool}", file=sys.stderr)
             return 2
-    signal.signal(signal.SIGTERM, _interrupt)
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-web-"))
     sandbox: BenchCgroups | None = None
     agent: AgentProcess | None = None
