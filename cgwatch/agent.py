@@ -23,7 +23,8 @@ from .deaths.keeper import DeathKeeper
 from .deaths.watcher import OomWatcher
 from .discovery.inventory import CgroupPath, Container, DiscoveryOptions, Target
 from .discovery.recent import RecentScan
-from .enforce.births import BirthWatcher
+from .discovery.live import LiveTree, LiveTreeMetrics
+from .enforce.births import BirthWatcher, written_hierarchies
 from .enforce.desired import ApiOverrides
 from .enforce.engine import Enforcer
 from .enforce.policywatch import PolicyFileWatcher
@@ -58,8 +59,13 @@ class Agent:
         self.host = host if host is not None else Host(settings.cgroup_root, settings.proc_root)
         self.options = DiscoveryOptions(include_raw=settings.include_raw, ignore=settings.ignore_cgroups)
         adapters = runtimes if runtimes is not None else build_runtimes(settings, docker_client=docker_client)
-        self.recent = RecentScan(lambda: self.host.scan(self.options, self.runtimes.find), self.host.reader.exists,
-                                 ignore=self.options.ignore)
+        # The cgroup tree kept between scans (inotify, a walk at start and every --rewalk-interval);
+        # a direct write to a limit file it hears drops the limits /metrics keeps for that cgroup.
+        self.tree = LiveTree(self.host.layout.hierarchy_roots(), settings.ignore_cgroups, settings.rewalk_s,
+                             modify_roots=written_hierarchies(self.host.layout),
+                             on_modify=self._limits_written)
+        self.recent = RecentScan(lambda: self.host.scan(self.options, self.runtimes.find, self.tree.paths),
+                                 self.host.reader.exists, ignore=self.options.ignore)
         self.fs_walker = fs_walker if fs_walker is not None else LayerWalker(self.host.proc_root)
         # Removed containers' last series kept a while, and the OOM kills that removed them (deaths/).
         keep = settings.removed_retention_s
@@ -74,13 +80,14 @@ class Agent:
         # the kernel's live values (host.reader, whose changing files are pread on kept descriptors:
         # a read at offset 0 is as live as a fresh open), and tell the cache what they wrote.
         self.host.reader.keep_files(self.kept_files)
-        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s)
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s, identity=self.tree.generation)
         self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
                                  max_age_s=settings.max_age_s, label_allowlist=settings.label_allowlist,
                                  deaths=self.deaths)
         registry = self.exporter.registry
+        registry.register(LiveTreeMetrics(self.tree))
         self.runtimes = Runtimes(adapters, registry)
         if self.deaths is not None:  # the runtimes' own OOM events: a further source of the count
             for adapter in self.runtimes:
@@ -198,6 +205,7 @@ class Agent:
         await self.runtimes.stop()
         await self.auditor.close()  # the counts of coalesced refusals still open
         self.kept_files.close()
+        self.tree.close()
 
     async def _born(self, path: str) -> None:
         """A cgroup made a moment ago (births.py): watched for OOM kills, then given its limits.
@@ -208,6 +216,13 @@ class Agent:
             except Exception:  # noqa: BLE001 - isolated: limits at birth matter more
                 log.exception("cannot watch a new cgroup for OOM kills", extra={"cgroup": path})
         await self.enforcer.born(path)
+
+    def _limits_written(self, path: str | None) -> None:
+        """The tree heard a write to ``path``'s files (None: it lost events, any may have been)."""
+        if path is None:
+            self.limits_cache.invalidate_all()
+        else:
+            self.limits_cache.invalidate(path)
 
     # -- runtimes -----------------------------------------------------------------------------
     async def _runtime_changed(self, runtime: str, container_id: str, container: RuntimeContainer | None) -> None:

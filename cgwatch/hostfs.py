@@ -9,6 +9,7 @@ side is built in one place; a test points it at a fixture tree, a container depl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,8 @@ class Host:
         from .views.inspect import ProcInspector
         return ProcInspector(self.proc_root, self.reader)
 
-    def scan(self, options: DiscoveryOptions = DiscoveryOptions(), lookup: LookupFn | None = None) -> list[Container]:
-        """Every cgroup on the host now, classified (and named by ``lookup``). Blocking I/O."""
-        return scan(self.layout, options, lookup)
+    def scan(self, options: DiscoveryOptions = DiscoveryOptions(), lookup: LookupFn | None = None,
+             paths: Callable[[], Iterable[str]] | None = None) -> list[Container]:
+        """Every cgroup on the host now, classified (and named by ``lookup``), from ``paths()``
+        (the agent's live tree) or a walk. Blocking I/O."""
+        return scan(self.layout, options, lookup, paths)

@@ -2,23 +2,26 @@
 
 A collection used to read 8 limit files per cgroup on every scrape (17 % of a collection at 1000
 containers, bench/PROFILE.md), and ``stat`` each cgroup for its start time. Here both are kept
-per cgroup, keyed by the directory's inode (and ctime), so a cgroup removed and made again at the same path
-is read again. A kept value is dropped
+per cgroup, keyed by the cgroup's identity, so a cgroup removed and made again at the same path
+is read again: the agent's live tree (discovery/live.py) gives a generation that changes whenever
+the directory is made again, with no syscall; without one, a ``stat`` tells the directory's inode.
+A kept value is dropped
 
-- at once, by ``invalidate(path)``: cgwatch's own writes (limits/service.py) and the runtimes'
-  update events (agent.py) call it;
-- after ``refresh_s``: a write nobody announced (``echo > memory.limit_in_bytes``) shows within it.
+- at once, by ``invalidate(path)``: cgwatch's own writes (limits/service.py), the runtimes'
+  update events (agent.py) and a direct write to the cgroup's files (live.py hears it as
+  ``IN_MODIFY``, told at the next scan) call it;
+- after ``refresh_s``: a write nothing announced (a hierarchy the tree does not hear) shows within it.
 
-One ``stat`` per cgroup per collection tells the inode (and the start time, kernfs' ctime of the
-directory). Only the exporter reads through this: the reconciler and the limit service read the
-kernel's live values (drift detection must see a change the moment it happens).
+The start time (kernfs' ctime of the directory) is one ``stat`` per generation. Only the exporter
+reads through this: the reconciler and the limit service read the kernel's live values (drift
+detection must see a change the moment it happens).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from ..model import Limits
@@ -30,7 +33,7 @@ REFRESH_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
-    identity: tuple[int, float]   # the directory's (inode, ctime) when read
+    identity: Hashable            # the cgroup's identity when read (a generation, or (inode, ctime))
     read_at: float
     limits: Limits
 
@@ -40,8 +43,13 @@ class LimitsCache:
     to ``reader`` as it is."""
 
     def __init__(self, reader: CgroupReader, refresh_s: float = REFRESH_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 identity: Callable[[str], Hashable | None] | None = None):
+        """``identity(path)``: what tells a cgroup from one made again at its path, None when it
+        is gone (the live tree's generation); the directory's (inode, ctime) by default."""
         self._reader = reader
+        self._identity = identity if identity is not None else reader.identity
+        self._created: dict[str, tuple[Hashable, float | None]] = {}
         self._refresh_s = refresh_s
         self._clock = clock
         self._kept: dict[str, _Kept] = {}
@@ -54,7 +62,7 @@ class LimitsCache:
         return getattr(self._reader, name)
 
     def limits(self, path: str) -> Limits:
-        ident = self._reader.identity(path)
+        ident = self._identity(path)
         if ident is None:  # gone: the reader says what it says of a gone cgroup (no limits)
             self._forget(path)
             return self._reader.limits(path)
@@ -70,14 +78,27 @@ class LimitsCache:
         return limits
 
     def created(self, path: str) -> float | None:
-        ident = self._reader.identity(path)
-        return None if ident is None else ident[1]
+        ident = self._identity(path)
+        if ident is None:
+            return None
+        kept = self._created.get(path)
+        if kept is not None and kept[0] == ident:
+            return kept[1]
+        created = self._reader.created(path)
+        self._created[path] = (ident, created)
+        return created
 
     def invalidate(self, path: str) -> None:
         """``path``'s limits were written (or may have been): read them again next time."""
         with self._lock:
             self._epoch += 1
             self._kept.pop(path, None)
+
+    def invalidate_all(self) -> None:
+        """Anything may have been written (the tree lost events): read every cgroup again."""
+        with self._lock:
+            self._epoch += 1
+            self._kept.clear()
 
     def invalidate_id(self, container_id: str) -> None:
         """A runtime changed the container ``container_id`` (a ``docker update``): every kept
@@ -94,7 +115,10 @@ class LimitsCache:
         with self._lock:
             for path in [p for p in self._kept if p not in paths]:
                 del self._kept[path]
+            for path in [p for p in self._created if p not in paths]:
+                del self._created[path]
 
     def _forget(self, path: str) -> None:
         with self._lock:
             self._kept.pop(path, None)
+            self._created.pop(path, None)

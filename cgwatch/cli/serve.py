@@ -92,6 +92,9 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                        help="how long /metrics keeps a cgroup's limits before reading them again; cgwatch's own "
                             "changes and runtime update events show at once, a direct cgroupfs write within this "
                             "(default 60)")
+    serve.add_argument("--rewalk-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="how often every cgroup hierarchy is walked again, a safety net behind the inotify "
+                            "watches that keep the container list between scrapes (default 60)")
     serve.add_argument("--audit-max-bytes", type=_positive_int, default=10 << 20, metavar="BYTES",
                        help="rotate <state-dir>/audit.log to audit.log.1 once it reaches this size (default 10 MiB)")
     serve.add_argument("--audit-keep", type=_positive_int, default=5, metavar="N",
@@ -123,7 +126,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     insecure_remote_writes=args.insecure_remote_writes,
                     policy_file=args.policy, reconcile_interval_s=args.reconcile_interval,
                     birth_scan_interval_s=args.birth_scan_interval,
-                    limits_refresh_s=args.limits_refresh_interval, audit_max_bytes=args.audit_max_bytes,
+                    limits_refresh_s=args.limits_refresh_interval, rewalk_s=args.rewalk_interval,
+                    audit_max_bytes=args.audit_max_bytes,
                     audit_keep=args.audit_keep, audit_refusal_window_s=args.audit_refusal_window)
 
 

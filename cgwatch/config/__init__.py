@@ -68,6 +68,9 @@ class Settings:
     # The exporter keeps each cgroup's limits between collections (cgwatch's own writes and the
     # runtimes' update events drop them at once); a write nobody announced shows within this.
     limits_refresh_s: float = 60.0
+    # The cgroup tree is kept between scans from inotify (discovery/live.py); a walk of every
+    # hierarchy, at this period, is the safety net behind the events.
+    rewalk_s: float = 60.0
     # audit.log is rotated past this size to audit.log.1 .. audit.log.<audit_keep> (logrotate's scheme).
     audit_max_bytes: int = 10 << 20
     audit_keep: int = 5

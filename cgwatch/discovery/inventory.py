@@ -89,10 +89,12 @@ def build_container(path: str, ident: Identity, lookup: LookupFn | None) -> Cont
     return Container(path=path, runtime=ident.runtime, id=ident.id, pod_uid=ident.pod_uid, qos=ident.qos)
 
 
-def scan(layout: CgroupLayout, options: DiscoveryOptions, lookup: LookupFn | None = None) -> list[Container]:
-    """Walk every hierarchy and return the containers, sorted by cgroup path. Blocking I/O."""
+def scan(layout: CgroupLayout, options: DiscoveryOptions, lookup: LookupFn | None = None,
+         paths: Callable[[], Iterable[str]] | None = None) -> list[Container]:
+    """The containers, sorted by cgroup path: of the sorted ``paths()`` (the agent's tree kept
+    between scans, live.py), else of a walk of every hierarchy. Blocking I/O."""
     out = []
-    for path in walk_cgroups(layout.hierarchy_roots(), options.ignore):
+    for path in (paths() if paths is not None else walk_cgroups(layout.hierarchy_roots(), options.ignore)):
         container = build_container(path, classify(path), lookup)
         if container.runtime == "raw" and path != "/" and not options.include_raw:
             continue

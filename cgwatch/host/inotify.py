@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 # include/uapi/linux/inotify.h
+IN_MODIFY = 0x0000_0002         # a file was written (cgroupfs: any write(2) to a control file)
 IN_ATTRIB = 0x0000_0004         # metadata changed (touch, utime)
 IN_CLOSE_WRITE = 0x0000_0008    # a file opened for writing was closed
 IN_MOVED_FROM = 0x0000_0040

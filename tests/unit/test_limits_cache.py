@@ -116,3 +116,34 @@ def test_gone_cgroups_are_forgotten(tree, host):
     cache.retain(set())
     set_quota(tree, 30000)
     assert cache.limits(PATH).cpu_quota_us == 30000
+
+
+def test_a_new_generation_from_the_tree_is_read_again_without_a_stat(tree, host):
+    """With the live tree's generation as identity, nothing is stat()ed to tell a cgroup made again."""
+    generations = {PATH: 1}
+    stats = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(host.reader, name)
+
+        def identity(self, path):
+            stats.append(("identity", path))
+            return host.reader.identity(path)
+
+        def created(self, path):
+            stats.append(("created", path))
+            return host.reader.created(path)
+
+    cache = LimitsCache(Counting(), refresh_s=60.0, clock=Clock(), identity=generations.get)
+    set_quota(tree, 20000)
+    assert cache.limits(PATH).cpu_quota_us == 20000
+    set_quota(tree, 30000)
+    assert cache.limits(PATH).cpu_quota_us == 20000  # same generation: kept
+    generations[PATH] = 2                            # made again
+    assert cache.limits(PATH).cpu_quota_us == 30000
+    created = cache.created(PATH)
+    assert created is not None and cache.created(PATH) == created
+    assert stats == [("created", PATH)]  # the start time, once for the generation; the limits never
+    del generations[PATH]   # gone from the tree
+    assert cache.created(PATH) is None
