@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client import ProcessCollector, PlatformCollector
+from prometheus_client import CollectorRegistry, Counter, PlatformCollector, generate_latest
 
 from . import __version__
 from .cgroup.base import CgroupReader
@@ -30,6 +29,7 @@ from .deaths.keeper import DeathKeeper
 from .discovery.inventory import Container
 from .exposition import Family, render_chunks
 from .host.procfs import ProcFS
+from .host.selfproc import SelfProcessCollector
 
 log = logging.getLogger("cgwatch.exporter")
 T = TypeVar("T")
@@ -55,6 +55,9 @@ class Collection:
     reader: CgroupReader   # answers from what the collectors read; reads what they did not
 
 
+_UNREAD = object()
+
+
 class OnceReader:
     """A reader that reads each cgroup's usage and limits at most once per collection.
 
@@ -73,11 +76,15 @@ class OnceReader:
         if name not in self.KEPT:
             return read
 
+        kept = self._kept
+
         def once(path: str) -> object:
             key = (name, path)
-            if key not in self._kept:  # two threads may both read it: same answer, no harm
-                self._kept[key] = read(path)
-            return self._kept[key]
+            found = kept.get(key, _UNREAD)
+            if found is _UNREAD:  # two threads may both read it: same answer, no harm
+                found = kept[key] = read(path)
+            return found
+        setattr(self, name, once)  # asked again, found without __getattr__
         return once
 
     def kept(self, name: str, path: str) -> object | None:
@@ -104,7 +111,8 @@ class Exporter:
         self.last_stats: CollectionStats | None = None
         # The agent's own instrumentation lives in a private registry (client_python's advice).
         self.registry = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self.registry)
+        # client_python's process_* families, but the open fds from one stat (host/selfproc.py).
+        self.registry.register(SelfProcessCollector())
         PlatformCollector(registry=self.registry)
         self.collector_errors = Counter("cgwatch_collector_errors", "Collector runs that raised.",
                                         ["collector"], registry=self.registry)

@@ -97,17 +97,22 @@ class MetricSpec:
 def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]]) -> list[Family]:
     """Families for ``specs`` over (rendered row labels, value object) rows; None values are skipped."""
     families = [Family(s.name, s.help, s.type) for s in specs]
-    # A table's specs share one labels tuple (blkio's DEVICE): render it once a row, not once a spec.
+    # A table's specs share one labels tuple (blkio's DEVICE): render it once a row, not once a spec;
+    # and once for the whole table when its values are constants (memory's failure_type, scope).
     groups: dict[tuple, list[tuple[MetricSpec, Family]]] = {}
     for spec, family in zip(specs, families):
         groups.setdefault(spec.labels, []).append((spec, family))
+    fixed = {key: render_labels(key) for key in groups if key and all(isinstance(v, str) for _, v in key)}
     for labels, obj in rows:
-        for group in groups.values():
+        for key, group in groups.items():
             sample = None
+            own = fixed.get(key)
             for spec, family in group:
                 value = spec.getter(obj)
                 if value is not None:
-                    sample = sample if sample is not None else spec.sample_labels(labels, obj)
+                    if sample is None:
+                        sample = (f"{own},{labels}" if labels else own) if own is not None \
+                            else spec.sample_labels(labels, obj)
                     family.add(sample, value)
     return families
 
