@@ -34,6 +34,7 @@ from .exporter import Collection, Exporter
 from .fsusage import LayerWalker
 from .host.fdlimit import FdBudget
 from .host.keptfiles import KeptFiles
+from .host.selfcgroup import kept_files_cap, own_memory_limit
 from .hostfs import Host
 from .limits.service import LimitService
 from .runtimes import build_runtimes
@@ -72,7 +73,9 @@ class Agent:
         # Descriptors kept open for long (OOM registrations, cgroup files re-read with pread) share
         # one budget from RLIMIT_NOFILE; the kept files give theirs back to a registration.
         self.fd_budget = FdBudget.for_process()
-        self.kept_files = KeptFiles(self.fd_budget)
+        max_kept = settings.max_kept_files if settings.max_kept_files is not None \
+            else kept_files_cap(own_memory_limit())
+        self.kept_files = KeptFiles(self.fd_budget, max_kept)
         self.oom_watcher = OomWatcher(self.host.layout, budget=self.fd_budget) if keep > 0 else None
         self.deaths = DeathKeeper(keep, watcher=self.oom_watcher, exists=self.host.reader.exists,
                                   lookup=lambda path, cid: self.runtimes.find(path, cid)) if keep > 0 else None

@@ -71,6 +71,9 @@ class Settings:
     # The cgroup tree is kept between scans from inotify (discovery/live.py); a walk of every
     # hierarchy, at this period, is the safety net behind the events.
     rewalk_s: float = 60.0
+    # Cgroup files kept open for pread: None sizes it from the agent's memory limit (a quarter of
+    # it, 4.4 KB of kernel memory a file: host/selfcgroup.py) and the descriptor limit.
+    max_kept_files: int | None = None
     # audit.log is rotated past this size to audit.log.1 .. audit.log.<audit_keep> (logrotate's scheme).
     audit_max_bytes: int = 10 << 20
     audit_keep: int = 5

@@ -6,7 +6,8 @@ small file with open/read/close, 0.45 µs a ``pread`` on a kept descriptor). A s
 offset 0 starts over and returns the current contents (fs/seq_file.c ``seq_read_iter``), so a
 kept descriptor re-read with ``pread(fd, n, 0)`` sees what a fresh open would.
 
-- **Bounded**: a descriptor is kept while the process's ``FdBudget`` has room, and given back
+- **Bounded**: a descriptor is kept while the process's ``FdBudget`` has room (and fewer than
+  ``max_kept`` are: each kept file holds a page of kernel memory, host/selfcgroup.py), and given back
   when another part (the OOM watcher) needs it (``shed``). A file that does not fit is read with
   open/read/close as before: first come, kept; a cyclic scan larger than the bound would get no
   hits at all from an LRU, this way it gets bound/total of them.
@@ -32,9 +33,12 @@ from .fsread import READ_CHUNK, is_absent, read_text
 class KeptFiles:
     """Kept-open descriptors by file path, grouped by the cgroup they belong to."""
 
-    def __init__(self, budget: FdBudget | None = None):
-        """Without a ``budget`` nothing is kept: every read is open/read/close."""
+    def __init__(self, budget: FdBudget | None = None, max_kept: int | None = None):
+        """Without a ``budget`` nothing is kept: every read is open/read/close. ``max_kept`` bounds
+        the kept files apart from descriptors: each holds a page of kernel memory charged to the
+        agent's memory cgroup (host/selfcgroup.py)."""
         self._budget = budget
+        self._max_kept = max_kept
         self._fds: dict[str, int] = {}
         self._by_cgroup: dict[str, list[str]] = {}
         # pread and close of one descriptor must not interleave: a closed number may be reused by
@@ -64,7 +68,8 @@ class KeptFiles:
         return self._open(cgroup, path)
 
     def _open(self, cgroup: str, path: str) -> str | None:
-        if self._budget is None or not self._budget.take(1, may_shed=False):
+        if (self._budget is None or (self._max_kept is not None and len(self._fds) >= self._max_kept)
+                or not self._budget.take(1, may_shed=False)):
             return read_text(path)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

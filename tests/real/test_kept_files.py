@@ -76,6 +76,20 @@ def test_descriptors_beyond_the_budget_are_read_and_closed(sandbox):
     assert len(kept) == 3
 
 
+def test_the_kept_files_stay_within_their_memory_bound_whatever_the_descriptor_budget(sandbox):
+    """Each kept, read cgroup file holds a page of kernel memory charged to the agent's memory cgroup
+    (host/selfcgroup.py): ``max_kept`` bounds them even when descriptors are plentiful."""
+    budget = FdBudget(1000)
+    kept = KeptFiles(budget, max_kept=2)
+    cgs = [sandbox.create(f"m{i}") for i in range(5)]
+    for cg in cgs:
+        assert kept.read(cg, pids_current(sandbox, cg)).strip() == "0"
+    assert len(kept) == 2 and budget.used == 2
+    sandbox.sleeper(cgs[4])
+    assert kept.read(cgs[4], pids_current(sandbox, cgs[4])).strip() == "1"  # read afresh, right
+    kept.close()
+
+
 def test_kept_descriptors_give_way_to_a_part_that_needs_them(sandbox):
     budget = FdBudget(3)
     kept = KeptFiles(budget)

@@ -1,0 +1,84 @@
+"""The memory limit of the agent's own cgroup: what the kept-open cgroup files are sized against.
+
+A cgroup file kept open and read holds its seq_file buffer, one page, until it is closed
+(fs/seq_file.c: ``m->buf`` is allocated at the first read and freed at release), and that page is
+kernel memory charged to the reader's memory cgroup (``kvmalloc(..., GFP_KERNEL_ACCOUNT)``).
+Measured here (bench/PROFILE.md): 4.4 KB of the agent's memcg per kept file, 15 files per v1
+container: 66 MB at 1000 containers, 660 MB at 10,000. An agent with a memory limit (the
+DaemonSet's 256 MiB, the unit's MemoryMax) must not spend it all on descriptors kept for speed.
+
+The process's own cgroup is found from /proc/self/cgroup (cgroups(7): ``ID:controllers:path``)
+under the agent's own view of cgroupfs: on the host, the path under the mount; in a container with
+its own cgroup namespace, the mount's root is its cgroup. The lowest limit on the way up counts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Kernel memory per kept, read cgroup file: the seq_file page plus the open file's own structures
+# (struct file, kernfs_open_file: 338 bytes measured).
+KEPT_FILE_BYTES = 4096 + 384
+# The share of the agent's memory limit the kept files may take; the rest is the process's own
+# (~45 MB of interpreter and libraries, the exposition, the caches).
+KEPT_SHARE = 4
+# v1 reports "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 on 4 KiB pages).
+_UNLIMITED = 1 << 62
+
+
+def own_cgroup(text: str) -> tuple[str, str] | None:
+    """("v1" | "v2", path) of the memory controller's cgroup, from /proc/self/cgroup's text."""
+    unified = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hid, controllers, path = parts
+        if "memory" in controllers.split(","):
+            return "v1", path
+        if hid == "0" and controllers == "":
+            unified = path
+    return ("v2", unified) if unified is not None else None
+
+
+def parse_limit(text: str) -> int | None:
+    """A memory limit file's value in bytes; None for "max" or v1's no-limit value."""
+    value = text.strip()
+    if value in ("", "max"):
+        return None
+    n = int(value)
+    return None if n >= _UNLIMITED else n
+
+
+def own_memory_limit(proc_root: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The lowest memory limit on this process's cgroup and its visible ancestors; None when none
+    is set or the cgroup cannot be found."""
+    try:
+        found = own_cgroup((proc_root / "self" / "cgroup").read_text())
+    except OSError:
+        return None
+    if found is None:
+        return None
+    version, path = found
+    mount, name = (cgroup_root / "memory", "memory.limit_in_bytes") if version == "v1" \
+        else (cgroup_root, "memory.max")
+    parts = [p for p in path.split("/") if p]
+    limits = []
+    # Every ancestor that exists in this view; in a cgroup namespace the path may not exist under
+    # the mount at all, and the mount's root is the process's cgroup.
+    for depth in range(len(parts) + 1):
+        try:
+            limit = parse_limit((mount.joinpath(*parts[:depth]) / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit is not None:
+            limits.append(limit)
+    return min(limits) if limits else None
+
+
+def kept_files_cap(memory_limit: int | None) -> int | None:
+    """How many cgroup files may be kept open under ``memory_limit`` (None: no cap from memory)."""
+    if memory_limit is None:
+        return None
+    return memory_limit // KEPT_SHARE // KEPT_FILE_BYTES
