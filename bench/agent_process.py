@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -20,6 +21,49 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # real-cgroup tests other people run on this host come and go mid-run; left out of both the agent
 # and the floor so every run measures the same set (the agent still lists the top level).
 IGNORE = ("/process_api*", "/cgwatch-test-*")
+
+
+# deploy/cgwatch.service's LimitNOFILE (soft and hard): the agent raises its soft limit to the hard
+# one and keeps ~17 descriptors a container, so the hard limit decides how many containers' files
+# stay open (deploy/README.md "File descriptors"). Benches give their agent the same.
+DEPLOYED_NOFILE = 1 << 20
+
+
+def nofile_limits(pid: int | str = "self") -> tuple[int, int]:
+    """(soft, hard) RLIMIT_NOFILE of a process, from /proc/<pid>/limits ("Max open files")."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = (resource.RLIM_INFINITY if v == "unlimited" else int(v) for v in line.split()[3:5])
+                return soft, hard
+    raise RuntimeError(f"/proc/{pid}/limits has no \"Max open files\" line")
+
+
+def raise_own_nofile(n: int) -> tuple[int, int]:
+    """Raise this process's soft and hard RLIMIT_NOFILE to ``n`` where they are lower, so that
+    floor.py, which keeps one descriptor per cgroup file, does not run out at 10,000 containers.
+    Raising the hard limit needs CAP_SYS_RESOURCE (setrlimit(2)), which root may lack (this CI
+    host's sandbox drops it: the hard limit stays at 20,000); then only the soft one is raised.
+    Returns the limits now in force."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard == resource.RLIM_INFINITY or hard >= n else n
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def nofile_for_agent(requested: int) -> int:
+    """The RLIMIT_NOFILE to start the agent with: ``requested``, or this process's hard limit when
+    that is as far as it could be raised (a child gets no more than its parent may set). Raises this
+    process's own limits on the way, and says on stderr when the agent gets less than asked."""
+    _, hard = raise_own_nofile(requested)
+    if hard == resource.RLIM_INFINITY or requested <= hard:
+        return requested
+    print(f"warning: the hard RLIMIT_NOFILE stops at {hard} here (raising it needs CAP_SYS_RESOURCE): "
+          f"the agent gets {hard}, not {requested}", file=sys.stderr, flush=True)
+    return hard
 
 
 def free_port() -> int:
@@ -73,6 +117,15 @@ class OtherLoad:
         return max(0.0, (busy - agent - me) / wall) if wall > 0 else 0.0
 
 
+def rss_bytes(pid: int) -> int:
+    """VmRSS alone (snapshot() also lists every fd, which at 10,000 containers is not free)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/{pid}/status has no VmRSS (a kernel thread, or a zombie)")
+
+
 def snapshot(pid: int) -> ProcSnapshot:
     status: dict[str, str] = {}
     with open(f"/proc/{pid}/status") as f:
@@ -88,10 +141,13 @@ class AgentProcess:
     """``cgwatch serve`` on two free loopback ports, collecting on every scrape (--max-age 0)."""
 
     def __init__(self, state_dir: Path, ignore: tuple[str, ...] = IGNORE,
-                 extra_args: tuple[str, ...] = (), cwd: Path = REPO):
-        """``cwd``: the checkout whose cgwatch runs (``-m`` puts it first on sys.path)."""
+                 extra_args: tuple[str, ...] = (), cwd: Path = REPO, nofile: int | None = None):
+        """``cwd``: the checkout whose cgwatch runs (``-m`` puts it first on sys.path). ``nofile``:
+        the agent's soft and hard RLIMIT_NOFILE, as ``LimitNOFILE=`` sets them (a hard limit above
+        this process's needs root); None inherits this process's."""
         self.state_dir = state_dir
         self.cwd = cwd
+        self.nofile = nofile
         self.port = free_port()
         self.api_port = free_port()
         self.log_path = state_dir / "agent.log"
@@ -111,9 +167,12 @@ class AgentProcess:
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        nofile = self.nofile
+        # Set between fork and exec: the agent reads its limit once, at start (host/fdlimit.py).
+        limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
+                                         stdout=log, stderr=log, preexec_fn=limit)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

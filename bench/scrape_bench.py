@@ -31,7 +31,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import floor
-from agent_process import IGNORE, REPO, AgentProcess, OtherLoad, Scraper, cpu_seconds, snapshot
+from agent_process import (DEPLOYED_NOFILE, IGNORE, REPO, AgentProcess, OtherLoad, Scraper, cpu_seconds,
+                           nofile_for_agent, nofile_limits, rss_bytes, snapshot)
 from sandbox import BenchCgroups, stale_parents, start_as_root
 
 MIB = 1024 * 1024
@@ -140,6 +141,29 @@ def concurrent_batches(agent: AgentProcess, concurrency: int, batches: int) -> d
     return out
 
 
+def rss_series(agent: AgentProcess, scrapes: int) -> dict[str, Any]:
+    """The agent's VmRSS after each of ``scrapes`` sequential scrapes, from its first: where it
+    settles (issue 15: "RSS <= 60 MB steady after 100 scrapes"). Reported as the value after the
+    last scrape and the range over the second half (scrapes 50-100 of 100)."""
+    scraper = Scraper(agent.port)
+    try:
+        at_start, other = rss_bytes(agent.pid), OtherLoad(agent.pid)
+        series, latencies = [], []
+        for _ in range(scrapes):
+            elapsed, _body = scraper.scrape()
+            latencies.append(elapsed)
+            series.append(rss_bytes(agent.pid))
+        other_cores = other.cores()
+    finally:
+        scraper.close()
+    half = series[scrapes // 2 - 1:]  # 1-based scrapes K/2 .. K
+    return {"scrapes": scrapes, "rss_bytes_at_start": at_start, "rss_bytes_after_last": series[-1],
+            "second_half_from_scrape": scrapes // 2, "rss_bytes_min_second_half": min(half),
+            "rss_bytes_max_second_half": max(half), "hwm_bytes": snapshot(agent.pid).hwm_bytes,
+            "latency_p50_s": statistics.median(latencies), "other_load_cores": other_cores,
+            "rss_bytes": series}
+
+
 def idle_cpu(agent: AgentProcess, seconds: float) -> tuple[float, float]:
     """CPU seconds the agent burns with no scrapes (its birth scan and reconcile timers)."""
     c0, other = cpu_seconds(agent.pid), OtherLoad(agent.pid)
@@ -210,8 +234,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def measure_rss(n: int, args: argparse.Namespace, tmp: Path, agents: list[AgentProcess],
+                nofile: int) -> dict[str, Any]:
+    """rss_series() on a fresh agent, so its RSS is that of exactly 1..K scrapes (the main agent's
+    has its warm-ups and 10-at-once batches behind it)."""
+    agent = AgentProcess(tmp / f"state-{n}-rss", IGNORE, tuple(args.agent_arg), nofile=nofile)
+    agents.append(agent)
+    agent.start()
+    try:
+        return rss_series(agent, args.rss_scrapes)
+    finally:
+        agent.stop()
+        agents.remove(agent)
+
+
 def run_one(sandbox: BenchCgroups, n: int, args: argparse.Namespace, tmp: Path,
-            agents: list[AgentProcess]) -> dict[str, Any]:
+            agents: list[AgentProcess], nofile: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     sandbox.add_containers(n - len(sandbox.containers))
     create_s = time.perf_counter() - t0
@@ -233,10 +271,11 @@ def run_one(sandbox: BenchCgroups, n: int, args: argparse.Namespace, tmp: Path,
         "starting the agent")
 
     t0 = time.perf_counter()
-    agent = AgentProcess(tmp / f"state-{n}", IGNORE, tuple(args.agent_arg))
+    agent = AgentProcess(tmp / f"state-{n}", IGNORE, tuple(args.agent_arg), nofile=nofile)
     agents.append(agent)
     agent.start()
     started = snapshot(agent.pid)
+    agent_nofile = nofile_limits(agent.pid)  # the soft one as the agent raised it
     seq, seq_attempts, waited = quietly(lambda: sequential(agent, args.scrapes), lambda r: r["other_load_cores"],
                                         args, f"N={n} scrapes")
     waited_s += waited
@@ -252,6 +291,10 @@ def run_one(sandbox: BenchCgroups, n: int, args: argparse.Namespace, tmp: Path,
     status = agent.stop()
     agents.remove(agent)
     agent_s = time.perf_counter() - t0
+    rss = None
+    if args.rss_scrapes and n in args.rss_at:
+        log(f"N={n}: RSS over {args.rss_scrapes} scrapes of a fresh agent")
+        rss = measure_rss(n, args, tmp, agents, nofile)
 
     per_scrape_cpu = seq["cpu_s"] / args.scrapes
     idle_rate = idle_s / args.idle_seconds  # CPU seconds per second with no scrapes
@@ -278,6 +321,7 @@ def run_one(sandbox: BenchCgroups, n: int, args: argparse.Namespace, tmp: Path,
         "rss_bytes_at_start": started.rss_bytes, "fds_at_start": started.fds,
         "rss_bytes_after_concurrent": after_conc.rss_bytes, "fds_after_concurrent": after_conc.fds,
         "hwm_bytes_final": final.hwm_bytes, "threads": seq["threads"],
+        "agent_rlimit_nofile": list(agent_nofile), "rss_steady": rss,
         "floor": fl.summary(), "pread_matches_fresh_read": pread_ok,
         "traced_opens": trace.summary(sandbox.containers[0]),
         "ratio_p50_to_floor_open_close": p50 / statistics.median(fl.open_close_s),
@@ -330,6 +374,25 @@ def table(rows: list[dict[str, Any]], interval: float) -> str:
     return "\n".join([fmt(head), "-+-".join("-" * w for w in widths), *(fmt(row) for row in lines)])
 
 
+def footnotes(rows: list[dict[str, Any]], cleanup_s: float) -> str:
+    """What the table has no column for: the agent's fd limit, the time to make the containers,
+    and the RSS series where one ran."""
+    soft, hard = rows[0]["agent_rlimit_nofile"]
+    made = ", ".join(f"{r['n'] - (rows[i - 1]['n'] if i else 0)} more in {r['create_s']:.1f}s"
+                     for i, r in enumerate(rows))
+    lines = [f"\nagent RLIMIT_NOFILE {soft}/{hard} (soft/hard); containers made: {made}; "
+             f"all removed in {cleanup_s:.1f}s"]
+    for r in rows:
+        rss = r["rss_steady"]
+        if rss:
+            lines.append(f"RSS at N={r['n']}, a fresh agent: {rss['rss_bytes_after_last'] / MIB:.1f} MB after scrape "
+                         f"{rss['scrapes']}, {rss['rss_bytes_min_second_half'] / MIB:.1f}-"
+                         f"{rss['rss_bytes_max_second_half'] / MIB:.1f} MB over scrapes "
+                         f"{rss['second_half_from_scrape']}-{rss['scrapes']} ({rss['rss_bytes_at_start'] / MIB:.1f} MB "
+                         f"before the first; other load {rss['other_load_cores']:.2f} cores)")
+    return "\n".join(lines)
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -352,9 +415,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
                    help="one more argument for `cgwatch serve` (repeatable), e.g. "
                    "--agent-arg=--birth-scan-interval --agent-arg=3600")
+    p.add_argument("--agent-nofile", type=int, default=DEPLOYED_NOFILE, metavar="N",
+                   help="the agent's soft and hard RLIMIT_NOFILE, as deploy/cgwatch.service's LimitNOFILE "
+                   f"(default {DEPLOYED_NOFILE}; capped at this process's hard limit when it cannot raise it). "
+                   "Runs before it inherited the bench's: 20000 on the CI host")
+    p.add_argument("--rss-scrapes", type=int, default=0, metavar="K",
+                   help="also start a fresh agent at each --rss-at N and read its RSS after each of K "
+                   "sequential scrapes (issue 15: 100); default 0, off")
+    p.add_argument("--rss-at", type=int, nargs="+", default=[1000], metavar="N",
+                   help="the container counts (of --n) the RSS series runs at (default 1000)")
     args = p.parse_args(argv)
     if min(args.n) < 1 or args.scrapes < 2:
         p.error("--n values must be >= 1 and --scrapes >= 2")
+    if args.agent_nofile < 1 or args.rss_scrapes == 1 or args.rss_scrapes < 0:
+        p.error("--agent-nofile must be >= 1 and --rss-scrapes 0 or >= 2")
+    if args.rss_scrapes and not set(args.rss_at) & set(args.n):
+        p.error(f"--rss-at {args.rss_at}: none of them is in --n {args.n}")
     return args
 
 
@@ -364,17 +440,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for d in stale_parents():
         log(f"warning: {d} is left from an earlier run that was killed; it is not touched")
+    nofile = nofile_for_agent(args.agent_nofile)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     agents: list[AgentProcess] = []
     sandbox: BenchCgroups | None = None
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-bench-"))
     interrupted = False
+    cleanup_s = 0.0
     try:
         sandbox = BenchCgroups()
         log(f"parent cgroup /{sandbox.name} in {len(sandbox.roots)} hierarchies")
         for n in sorted(set(args.n)):
-            rows.append(run_one(sandbox, n, args, tmp, agents))
+            rows.append(run_one(sandbox, n, args, tmp, agents, nofile))
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")
@@ -388,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         if sandbox is not None:
             t0 = time.perf_counter()
             left = sandbox.cleanup()
-            log(f"removed the cgroups and sleepers in {time.perf_counter() - t0:.1f}s")
+            cleanup_s = time.perf_counter() - t0
+            log(f"removed the cgroups and sleepers in {cleanup_s:.1f}s")
         shutil.rmtree(tmp, ignore_errors=True)
         if left:
             log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
@@ -396,10 +475,12 @@ def main(argv: list[str] | None = None) -> int:
     total_s = time.perf_counter() - started
     if rows:
         print(table(rows, args.interval))
+        print(footnotes(rows, cleanup_s))
     if interrupted:
         return 130
     result = {"machine": machine(), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "total_run_s": total_s, "results": rows}
+              "agent_nofile": {"requested": args.agent_nofile, "given": nofile},
+              "total_run_s": total_s, "cleanup_s": cleanup_s, "results": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nfull run: {total_s:.0f}s; raw numbers in {args.out}")

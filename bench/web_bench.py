@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from agent_process import AgentProcess
+from agent_process import DEPLOYED_NOFILE, AgentProcess, nofile_for_agent, nofile_limits
 from sandbox import BenchCgroups, start_as_root
 from scrape_bench import log, machine
 from tests.real.test_web_page import CHROMIUM_FLAGS, DEVTOOLS_LINE, Page
@@ -176,6 +176,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--agent-tree", type=Path, default=REPO)
     p.add_argument("--agent-arg", action="append", default=[], metavar="ARG",
                    help="one more `serve` argument (the bench's agent runs with --max-age 0 unless told)")
+    p.add_argument("--agent-nofile", type=int, default=DEPLOYED_NOFILE, metavar="N",
+                   help="the agent's soft and hard RLIMIT_NOFILE, as deploy/cgwatch.service's LimitNOFILE "
+                   f"(default {DEPLOYED_NOFILE}; capped at this process's hard limit when it cannot raise it)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "web-latest.json")
     return p.parse_args(argv)
 
@@ -188,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             print(f"web_bench: needs {tool}", file=sys.stderr)
             return 2
+    nofile = nofile_for_agent(args.agent_nofile)
     tmp = Path(tempfile.mkdtemp(prefix="cgwatch-web-"))
     sandbox: BenchCgroups | None = None
     agent: AgentProcess | None = None
@@ -195,14 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sandbox = BenchCgroups()
         sandbox.add_containers(args.n)
-        agent = AgentProcess(tmp / "state", extra_args=tuple(args.agent_arg), cwd=args.agent_tree)
+        agent = AgentProcess(tmp / "state", extra_args=tuple(args.agent_arg), cwd=args.agent_tree, nofile=nofile)
         agent.start()
+        agent_nofile = list(nofile_limits(agent.pid))  # the soft one as the agent raised it
         token = (tmp / "state" / "token").read_text().strip()
         log("page")
         page = asyncio.run(page_figures(agent, token, tmp, args.polls))
         log(f"page: first paint {page['first_paint_ms']:.0f} ms; top for {args.top_seconds:g}s")
         top = top_figures(agent, args.top_seconds)
-        result = {"n": len(sandbox.containers), "agent_tree": str(args.agent_tree), "page": page, "top": top}
+        result = {"n": len(sandbox.containers), "agent_tree": str(args.agent_tree),
+                  "agent_rlimit_nofile": agent_nofile, "page": page, "top": top}
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
     finally:

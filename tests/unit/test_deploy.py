@@ -151,6 +151,13 @@ def test_the_unit_is_hardened_but_can_write_cgroupfs():
     assert s.get("ProtectProc", ["default"]) == ["default"]
 
 
+def test_the_unit_raises_the_open_files_limit_for_the_kept_cgroup_files():
+    # ~17 descriptors a container (host/keptfiles.py, the OOM watcher): the unit's hard limit is
+    # the one cgwatch raises its soft limit to.
+    (value,) = unit_settings()["LimitNOFILE"]
+    assert int(value.split(":")[-1]) >= 1 << 20
+
+
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     analyze = shutil.which("systemd-analyze")
     need(None if analyze else "needs systemd-analyze (Debian package systemd; systemd need not be PID 1)")
@@ -311,6 +318,11 @@ def test_compose_runs_cgwatch_prometheus_and_grafana():
     assert "/proc:/host/proc:ro" in agent["volumes"]
     assert services["prometheus"]["image"].startswith("prom/prometheus")
     assert services["grafana"]["image"].startswith("grafana/grafana")
+
+
+def test_compose_raises_the_agents_open_files_limit():
+    nofile = compose()["services"]["cgwatch"]["ulimits"]["nofile"]
+    assert nofile["hard"] >= 1 << 20 and nofile["soft"] <= nofile["hard"]
 
 
 def test_compose_mounts_exist_in_the_repository():
