@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..host.cgroupfs import parse_pressure
-from ..host.fsread import is_absent, read_text
+from ..host.fsread import is_absent, read_bytes
 from ..host.keptfiles import KeptFiles
 from ..host.parse import parse_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
@@ -88,21 +88,21 @@ def join(root: str | Path, path: str) -> str:
 
 
 def read_int(path: str) -> int | None:
-    text = read_text(path)
-    return None if text is None else parse_int(text)
+    data = read_bytes(path)
+    return None if data is None else parse_int(data)
 
 
 def read_pids(path: str) -> list[int] | None:
     """``cgroup.procs`` / ``tasks``: one PID per line."""
-    text = read_text(path)
-    if text is None:
+    data = read_bytes(path)
+    if data is None:
         return None
-    return [int(line) for line in text.split()]
+    return [int(pid) for pid in data.split()]
 
 
 def count_lines(path: str) -> int | None:
-    text = read_text(path)
-    return None if text is None else len(text.split())
+    data = read_bytes(path)
+    return None if data is None else len(data.split())
 
 
 def dir_identity(path: str) -> tuple[int, float] | None:
@@ -116,14 +116,14 @@ def dir_identity(path: str) -> tuple[int, float] | None:
     return st.st_ino, st.st_ctime
 
 
-# read(cgroup path, file path) -> its text or None: a kept-open descriptor's pread (host/keptfiles.py)
-# or open/read/close.
-ReadFn = Callable[[str, str], "str | None"]
+# read(cgroup path, file path) -> its bytes or None: a kept-open descriptor's pread
+# (host/keptfiles.py) or open/read/close. Bytes, undecoded: the parsers take them as they are.
+ReadFn = Callable[[str, str], "bytes | None"]
 
 
-def read_fresh(cgroup: str, path: str) -> str | None:
+def read_fresh(cgroup: str, path: str) -> bytes | None:
     """A ReadFn that keeps nothing open."""
-    return read_text(path)
+    return read_bytes(path)
 
 
 def kept_reader(files: KeptFiles | None) -> ReadFn:
@@ -134,9 +134,9 @@ def read_pressure_dir(directory: str, cgroup: str = "", read: ReadFn = read_fres
     """PSI for cpu, memory and io from one v2 cgroup directory (absent files are skipped)."""
     out: dict[str, Pressure] = {}
     for resource in PSI_RESOURCES:
-        text = read(cgroup, f"{directory}/{resource}.pressure")
-        if text:
-            out[resource] = parse_pressure(text)
+        data = read(cgroup, f"{directory}/{resource}.pressure")
+        if data:
+            out[resource] = parse_pressure(data)
     return out
 
 

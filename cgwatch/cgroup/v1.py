@@ -14,7 +14,7 @@ import os
 from ..host.cgroupfs import parse_blkio_throttle, parse_cfs_quota, parse_cpuacct_stat, parse_v1_limit
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_flat_keys, parse_int, parse_max_int
+from ..host.parse import FlatKeys, parse_cpu_list, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from ..host.keptfiles import KeptFiles
 from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, parent_path, read_pids,
@@ -22,8 +22,11 @@ from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, p
 
 
 # The memory.stat keys memory_from_v1 reads: the rest of the file is not parsed.
-V1_MEMORY_STAT_KEYS = frozenset(f"{prefix}{key}" for prefix in ("", "total_")
-                                for key in ("inactive_file", "rss", "cache", "mapped_file", "pgfault", "pgmajfault"))
+V1_MEMORY_STAT = FlatKeys(*(f"{prefix}{key}" for prefix in ("", "total_")
+                            for key in ("inactive_file", "rss", "cache", "mapped_file", "pgfault", "pgmajfault")))
+V1_CPU_STAT = FlatKeys("nr_periods", "nr_throttled", "throttled_time")
+# "oom_kill" appeared in memory.oom_control in Linux 4.13.
+V1_OOM_CONTROL = FlatKeys("oom_kill")
 
 
 def memory_from_v1(usage: int | None, stat: dict[str, int], memsw_usage: int | None) -> MemoryStats:
@@ -72,14 +75,14 @@ class V1Reader(CgroupReader):
         f = self._file(controller, path, name)
         return None if f is None else read_text(f)
 
-    def _changing(self, controller: str, path: str, name: str) -> str | None:
+    def _changing(self, controller: str, path: str, name: str) -> bytes | None:
         """A file whose contents change between reads (usage, stat): on a kept descriptor."""
         f = self._file(controller, path, name)
         return None if f is None else self._kept(path, f)
 
     def _changing_int(self, d: str | None, path: str, name: str) -> int | None:
-        text = None if d is None else self._kept(path, f"{d}/{name}")
-        return None if text is None else parse_int(text)
+        data = None if d is None else self._kept(path, f"{d}/{name}")
+        return None if data is None else parse_int(data)
 
     def exists(self, path: str) -> bool:
         return any(os.path.isdir(join(root, path)) for root in self._roots.values())
@@ -97,19 +100,19 @@ class V1Reader(CgroupReader):
         if acct is not None:
             stats.user_ns, stats.system_ns = parse_cpuacct_stat(acct)
         if cpu_stat is not None:
-            fields = parse_flat_keyed(cpu_stat)
+            fields = V1_CPU_STAT.parse(cpu_stat)
             stats.periods = fields.get("nr_periods")
             stats.throttled_periods = fields.get("nr_throttled")
             stats.throttled_ns = fields.get("throttled_time")
         return stats
 
     def memory(self, path: str) -> MemoryStats | None:
-        usage_text = self._changing("memory", path, "memory.usage_in_bytes")
-        if usage_text is None:
+        usage = self._changing("memory", path, "memory.usage_in_bytes")
+        if usage is None:
             return None
-        stat_text = self._changing("memory", path, "memory.stat") or ""
+        stat = self._changing("memory", path, "memory.stat") or b""
         memsw = self._changing("memory", path, "memory.memsw.usage_in_bytes")
-        stats = memory_from_v1(parse_int(usage_text), parse_flat_keys(stat_text, V1_MEMORY_STAT_KEYS),
+        stats = memory_from_v1(parse_int(usage), V1_MEMORY_STAT.parse(stat),
                                parse_int(memsw) if memsw is not None else None)
         d = self._dir("memory", path)
         assert d is not None
@@ -117,8 +120,7 @@ class V1Reader(CgroupReader):
         stats.failcnt = self._changing_int(d, path, "memory.failcnt")
         oom = self._kept(path, f"{d}/memory.oom_control")
         if oom is not None:
-            # "oom_kill" appeared in memory.oom_control in Linux 4.13.
-            stats.oom_kills = parse_flat_keyed(oom).get("oom_kill")
+            stats.oom_kills = V1_OOM_CONTROL.parse(oom).get("oom_kill")
         return stats
 
     def limits(self, path: str) -> Limits:
@@ -165,9 +167,9 @@ class V1Reader(CgroupReader):
         # reports its containers' I/O; cAdvisor reads these (Documentation/admin-guide/
         # cgroup-v1/blkio-controller.rst). Where a kernel lacks them: the cgroup's own counts.
         for suffix in ("_recursive", ""):
-            text = self._kept(path, f"{d}/blkio.throttle.io_service_bytes{suffix}")
-            if text is not None:
-                return parse_blkio_throttle(text, self._kept(path, f"{d}/blkio.throttle.io_serviced{suffix}"))
+            data = self._kept(path, f"{d}/blkio.throttle.io_service_bytes{suffix}")
+            if data is not None:
+                return parse_blkio_throttle(data, self._kept(path, f"{d}/blkio.throttle.io_serviced{suffix}"))
         return []
 
     def procs(self, path: str) -> list[int]:

@@ -12,11 +12,16 @@ import os
 from ..host.cgroupfs import parse_cpu_max, parse_cpu_stat, parse_io_stat
 from ..host.fsread import read_text
 from ..host.layout import CgroupLayout
-from ..host.parse import parse_cpu_list, parse_flat_keyed, parse_int, parse_max_int
+from ..host.parse import FlatKeys, parse_cpu_list, parse_int, parse_max_int
 from ..model import CpuStats, IoDevice, Limits, MemoryStats, Pressure, Tasks
 from ..host.keptfiles import KeptFiles
 from .base import (CgroupReader, count_lines, dir_identity, join, kept_reader, parent_path, read_int, read_pids,
                    read_pressure_dir, shares_from_weight)
+
+
+# The memory.stat and memory.events keys memory_from_v2 reads: the rest is not parsed.
+V2_MEMORY_STAT = FlatKeys("inactive_file", "anon", "file", "file_mapped", "pgfault", "pgmajfault")
+V2_MEMORY_EVENTS = FlatKeys("max", "oom_kill")
 
 
 def memory_from_v2(current: int, stat: dict[str, int], events: dict[str, int],
@@ -42,8 +47,8 @@ class V2Reader(CgroupReader):
         self._kept = kept_reader(files)
 
     def _changing_int(self, path: str, file: str) -> int | None:
-        text = self._kept(path, file)
-        return None if text is None else parse_int(text)
+        data = self._kept(path, file)
+        return None if data is None else parse_int(data)
 
     def _dir(self, path: str) -> str:
         return join(self._root, path)
@@ -52,16 +57,16 @@ class V2Reader(CgroupReader):
         return os.path.isdir(self._dir(path))
 
     def cpu(self, path: str) -> CpuStats | None:
-        text = self._kept(path, f"{self._dir(path)}/cpu.stat")
-        return parse_cpu_stat(text) if text is not None else None
+        data = self._kept(path, f"{self._dir(path)}/cpu.stat")
+        return parse_cpu_stat(data) if data is not None else None
 
     def memory(self, path: str) -> MemoryStats | None:
         d = self._dir(path)
         current = self._changing_int(path, f"{d}/memory.current")
         if current is None:
             return None
-        stat = parse_flat_keyed(self._kept(path, f"{d}/memory.stat") or "")
-        events = parse_flat_keyed(self._kept(path, f"{d}/memory.events") or "")
+        stat = V2_MEMORY_STAT.parse(self._kept(path, f"{d}/memory.stat") or b"")
+        events = V2_MEMORY_EVENTS.parse(self._kept(path, f"{d}/memory.events") or b"")
         # memory.peak exists since Linux 5.19.
         return memory_from_v2(current, stat, events, self._changing_int(path, f"{d}/memory.swap.current"),
                               self._changing_int(path, f"{d}/memory.peak"))
@@ -106,8 +111,8 @@ class V2Reader(CgroupReader):
         return current if current is not None else count_lines(f"{d}/cgroup.threads")
 
     def io(self, path: str) -> list[IoDevice]:
-        text = self._kept(path, f"{self._dir(path)}/io.stat")
-        return parse_io_stat(text) if text is not None else []
+        data = self._kept(path, f"{self._dir(path)}/io.stat")
+        return parse_io_stat(data) if data is not None else []
 
     def procs(self, path: str) -> list[int]:
         return read_pids(f"{self._dir(path)}/cgroup.procs") or []

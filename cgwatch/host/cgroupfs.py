@@ -1,12 +1,16 @@
-"""Pure parsers of cgroup files, v1 and v2: text in, values out (the readers are cgroup/v1.py,
-cgroup/v2.py; Documentation/admin-guide/cgroup-v1/, cgroup-v2.rst, accounting/psi.rst)."""
+"""Pure parsers of cgroup files, v1 and v2: contents in, values out (the readers are cgroup/v1.py,
+cgroup/v2.py; Documentation/admin-guide/cgroup-v1/, cgroup-v2.rst, accounting/psi.rst).
+
+The files every collection reads (usage, stat, blkio, PSI) are parsed from the bytes the read
+returned, for only the keys used; the limit files, read once a refresh period, from text.
+"""
 
 from __future__ import annotations
 
 import os
 
 from ..model import CpuStats, IoDevice, Pressure
-from .parse import parse_flat_keyed, parse_int, parse_nested_keyed
+from .parse import FlatKeys, parse_int
 
 # The kernel reports "no limit" as PAGE_COUNTER_MAX in bytes: LONG_MAX rounded down to a page
 # (9223372036854771712 with 4 KiB pages, ...710272 with 64 KiB). Anything this large is unlimited.
@@ -28,9 +32,12 @@ def parse_cfs_quota(text: str) -> int | None:
     return None if value < 0 else value
 
 
-def parse_cpuacct_stat(text: str, user_hz: int = USER_HZ) -> tuple[int | None, int | None]:
+CPUACCT_STAT = FlatKeys("user", "system")
+
+
+def parse_cpuacct_stat(data: bytes, user_hz: int = USER_HZ) -> tuple[int | None, int | None]:
     """cpuacct.stat "user <ticks>" / "system <ticks>" -> (user_ns, system_ns)."""
-    fields = parse_flat_keyed(text)
+    fields = CPUACCT_STAT.parse(data)
     scale = 1_000_000_000 // user_hz
 
     def ns(key: str) -> int | None:
@@ -39,25 +46,25 @@ def parse_cpuacct_stat(text: str, user_hz: int = USER_HZ) -> tuple[int | None, i
     return ns("user"), ns("system")
 
 
-def parse_blkio_throttle(bytes_text: str, ops_text: str | None) -> list[IoDevice]:
+def parse_blkio_throttle(bytes_data: bytes, ops_data: bytes | None) -> list[IoDevice]:
     """blkio.throttle.io_service_bytes / io_serviced: "MAJ:MIN Read|Write|... N", then "Total N"."""
     devices: dict[tuple[int, int], IoDevice] = {}
 
-    def feed(text: str, read_attr: str, write_attr: str) -> None:
-        for line in text.splitlines():
+    def feed(data: bytes, read_attr: str, write_attr: str) -> None:
+        for line in data.splitlines():
             fields = line.split()
-            if len(fields) != 3 or ":" not in fields[0]:
+            if len(fields) != 3 or b":" not in fields[0]:
                 continue
-            major, minor = (int(x) for x in fields[0].split(":", 1))
+            major, minor = (int(x) for x in fields[0].split(b":", 1))
             dev = devices.setdefault((major, minor), IoDevice(major, minor))
-            if fields[1] == "Read":
+            if fields[1] == b"Read":
                 setattr(dev, read_attr, int(fields[2]))
-            elif fields[1] == "Write":
+            elif fields[1] == b"Write":
                 setattr(dev, write_attr, int(fields[2]))
 
-    feed(bytes_text, "read_bytes", "write_bytes")
-    if ops_text:
-        feed(ops_text, "reads", "writes")
+    feed(bytes_data, "read_bytes", "write_bytes")
+    if ops_data:
+        feed(ops_data, "reads", "writes")
     return sorted(devices.values(), key=lambda d: (d.major, d.minor))
 
 
@@ -70,9 +77,13 @@ def parse_cpu_max(text: str) -> tuple[int | None, int]:
     return quota, int(fields[1])
 
 
-def parse_cpu_stat(text: str) -> CpuStats:
+# v2 cpu.stat: the usage keys always, the throttling keys with the cpu controller enabled.
+CPU_STAT = FlatKeys("usage_usec", "user_usec", "system_usec", "nr_periods", "nr_throttled", "throttled_usec")
+
+
+def parse_cpu_stat(data: bytes) -> CpuStats:
     """cpu.stat: usage_usec, user_usec, system_usec and, with the cpu controller, throttling."""
-    f = parse_flat_keyed(text)
+    f = CPU_STAT.parse(data)
 
     def ns(key: str) -> int | None:
         return f[key] * 1000 if key in f else None
@@ -82,25 +93,37 @@ def parse_cpu_stat(text: str) -> CpuStats:
                     throttled_ns=ns("throttled_usec"))
 
 
-def parse_io_stat(text: str) -> list[IoDevice]:
+def parse_io_stat(data: bytes) -> list[IoDevice]:
     """io.stat: "MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=.."."""
     out = []
-    for key, fields in parse_nested_keyed(text).items():
-        major, _, minor = key.partition(":")
+    for line in data.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        major, _, minor = fields[0].partition(b":")
         if not minor:
             continue
+        f = dict(pair.split(b"=", 1) for pair in fields[1:] if b"=" in pair)
         out.append(IoDevice(int(major), int(minor),
-                            read_bytes=int(fields.get("rbytes", 0)), write_bytes=int(fields.get("wbytes", 0)),
-                            reads=int(fields.get("rios", 0)), writes=int(fields.get("wios", 0))))
+                            read_bytes=int(f.get(b"rbytes", 0)), write_bytes=int(f.get(b"wbytes", 0)),
+                            reads=int(f.get(b"rios", 0)), writes=int(f.get(b"wios", 0))))
     return sorted(out, key=lambda d: (d.major, d.minor))
 
 
-def parse_pressure(text: str) -> Pressure:
-    """A PSI file (Documentation/accounting/psi.rst): "some ... total=<us>" and "full ... total=<us>"."""
-    lines = parse_nested_keyed(text)
+def parse_pressure(data: bytes) -> Pressure:
+    """A PSI file (Documentation/accounting/psi.rst): "some ... total=<us>" and "full ... total=<us>".
 
-    def total(kind: str) -> int | None:
-        value = lines.get(kind, {}).get("total")
-        return int(value) if value is not None else None
-
-    return Pressure(some_us=total("some"), full_us=total("full"))
+    Only the totals are used, so only they are parsed: no dict of the avg* fields per line.
+    """
+    some = full = None
+    for line in data.splitlines():
+        at = line.find(b" total=")
+        if at < 0:
+            continue
+        end = line.find(b" ", at + 7)
+        total = int(line[at + 7:end] if end >= 0 else line[at + 7:])
+        if line.startswith(b"some "):
+            some = total
+        elif line.startswith(b"full "):
+            full = total
+    return Pressure(some_us=some, full_us=full)

@@ -23,11 +23,12 @@ def is_absent(exc: OSError) -> bool:
 READ_CHUNK = 65536
 
 
-def read_text(path: str | os.PathLike[str]) -> str | None:
-    """The whole file as text, or None when it (or its cgroup/task) does not exist.
+def read_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    """The whole file as the kernel hands it out, or None when it (or its cgroup/task) does not exist.
 
     os.open/os.read rather than open(): a scrape reads tens of thousands of small pseudo-files,
-    and the io object layer (buffering, isatty probe) costs more than the read itself.
+    and the io object layer (buffering, isatty probe) costs more than the read itself. Bytes, not
+    text: cgroup files are ASCII numbers and names, and int() parses bytes as they are.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -45,13 +46,19 @@ def read_text(path: str | os.PathLike[str]) -> str | None:
             while more:
                 data += more
                 more = os.read(fd, READ_CHUNK)
-        return data.decode("utf-8", "replace")
+        return data
     except OSError as exc:
         if is_absent(exc):
             return None
         raise
     finally:
         os.close(fd)
+
+
+def read_text(path: str | os.PathLike[str]) -> str | None:
+    """The whole file as text (``read_bytes`` decoded), or None when it does not exist."""
+    data = read_bytes(path)
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def read_link(path: str | os.PathLike[str]) -> str | None:

@@ -27,7 +27,7 @@ import os
 import threading
 
 from .fdlimit import FdBudget
-from .fsread import READ_CHUNK, is_absent, read_text
+from .fsread import READ_CHUNK, is_absent, read_bytes
 
 
 class KeptFiles:
@@ -50,8 +50,11 @@ class KeptFiles:
     def __len__(self) -> int:
         return len(self._fds)
 
-    def read(self, cgroup: str, path: str) -> str | None:
-        """``path`` (a file of cgroup ``cgroup``) as text, or None when it does not exist."""
+    def read(self, cgroup: str, path: str) -> bytes | None:
+        """``path`` (a file of cgroup ``cgroup``), or None when it does not exist.
+
+        Bytes as read, not decoded: the readers parse numbers straight from them (host/parse.py).
+        """
         with self._lock:
             fd = self._fds.get(path)
             if fd is not None:
@@ -63,14 +66,14 @@ class KeptFiles:
                     self._close_cgroup(cgroup)  # it went: a new one at its path has new files
                 else:
                     if len(data) < READ_CHUNK:
-                        return data.decode("utf-8", "replace")
-                    return read_text(path)  # larger than one read: not a single-record file
+                        return data
+                    return read_bytes(path)  # larger than one read: not a single-record file
         return self._open(cgroup, path)
 
-    def _open(self, cgroup: str, path: str) -> str | None:
+    def _open(self, cgroup: str, path: str) -> bytes | None:
         if (self._budget is None or (self._max_kept is not None and len(self._fds) >= self._max_kept)
                 or not self._budget.take(1, may_shed=False)):
-            return read_text(path)
+            return read_bytes(path)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -94,8 +97,8 @@ class KeptFiles:
                 self._fds[path] = fd
                 self._by_cgroup.setdefault(cgroup, []).append(path)
         if len(data) < READ_CHUNK:
-            return data.decode("utf-8", "replace")
-        return read_text(path)
+            return data
+        return read_bytes(path)
 
     def retain(self, cgroups: set[str]) -> None:
         """Close the descriptors of every cgroup not in ``cgroups`` (the walk's)."""

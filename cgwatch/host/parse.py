@@ -12,18 +12,27 @@ class ParseError(ValueError):
     """A pseudo-file's text did not have the shape the kernel documents for it."""
 
 
-def parse_int(text: str) -> int:
-    """A single integer value (``memory.current``, ``cpuacct.usage``, ``pids.current``)."""
+def parse_int(text: str | bytes) -> int:
+    """A single integer value (``memory.current``, ``cpuacct.usage``, ``pids.current``).
+
+    Text or the bytes a read returned: int() takes both and ignores the whitespace around the
+    number (the trailing newline), so a per-scrape file is parsed without a decode or a strip.
+    """
     try:
-        return int(text.strip())
+        return int(text)
     except ValueError as exc:
         raise ParseError(f"expected an integer, got {text.strip()[:40]!r}") from exc
 
 
-def parse_max_int(text: str) -> int | None:
+def parse_max_int(text: str | bytes) -> int | None:
     """A v2 single value where ``max`` means unlimited (``memory.max``, ``pids.max``) -> None."""
-    value = text.strip()
-    return None if value == "max" else parse_int(value)
+    try:
+        return int(text)
+    except ValueError:
+        value = text.strip()
+        if value == (b"max" if isinstance(value, bytes) else "max"):
+            return None
+        raise ParseError(f"expected an integer or 'max', got {value[:40]!r}") from None
 
 
 def parse_flat_keyed(text: str) -> dict[str, int]:
@@ -43,33 +52,37 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return out
 
 
-def parse_flat_keys(text: str, keys: frozenset[str]) -> dict[str, int]:
-    """``parse_flat_keyed`` of only ``keys``: memory.stat has ~36 lines, a collection uses 10."""
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key in keys:
+class FlatKeys:
+    """The integer values of a few keys of a flat-keyed file, parsed from the bytes read.
+
+    One search for "\\nkey " per wanted key instead of splitting every line: memory.stat has ~40
+    lines of which a collection uses 12, cpu.stat 5 of which it uses 3; nothing is decoded and
+    no entry for an unused key is built. A key not in the file (an older kernel, a controller
+    not enabled) is not in the result; a value that is not an integer is skipped, as in
+    ``parse_flat_keyed``.
+    """
+
+    __slots__ = ("keys", "_needles")
+
+    def __init__(self, *keys: str):
+        self.keys = keys
+        # The trailing space ends the key: "\nrss " is not found in "rss_huge 0".
+        self._needles = tuple((key, b"\n" + key.encode() + b" ") for key in keys)
+
+    def parse(self, data: bytes) -> dict[str, int]:
+        data = b"\n" + data  # the first line's key is then found like every other's
+        out: dict[str, int] = {}
+        for key, needle in self._needles:
+            start = data.find(needle)
+            if start < 0:
+                continue
+            start += len(needle)
+            end = data.find(b"\n", start)
             try:
-                out[key] = int(value)
+                out[key] = int(data[start:end] if end >= 0 else data[start:])
             except ValueError:
                 continue
-    return out
-
-
-def parse_nested_keyed(text: str) -> dict[str, dict[str, str]]:
-    """Nested-keyed lines "key sub1=v1 sub2=v2" (``io.stat``, ``*.pressure``)."""
-    out: dict[str, dict[str, str]] = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        entry: dict[str, str] = {}
-        for pair in fields[1:]:
-            sub, eq, value = pair.partition("=")
-            if eq:
-                entry[sub] = value
-        out[fields[0]] = entry
-    return out
+        return out
 
 
 def parse_cpu_list(text: str) -> frozenset[int]:

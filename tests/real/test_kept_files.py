@@ -25,10 +25,10 @@ def open_fds() -> int:
 def test_a_kept_descriptor_reads_what_the_kernel_holds_now(sandbox):
     cg = sandbox.create("a")
     kept = KeptFiles(FdBudget(10))
-    assert kept.read(cg, pids_current(sandbox, cg)).strip() == "0"
+    assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"0"
     assert len(kept) == 1
     sandbox.sleeper(cg)
-    assert kept.read(cg, pids_current(sandbox, cg)).strip() == "1"  # the same descriptor, re-read
+    assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"1"  # the same descriptor, re-read
     assert len(kept) == 1
 
 
@@ -50,7 +50,7 @@ def test_a_cgroup_made_again_at_the_same_path_is_read_through_new_descriptors(sa
     cg = sandbox.create("a")
     sandbox.sleeper(cg)
     kept = KeptFiles(FdBudget(10))
-    assert kept.read(cg, pids_current(sandbox, cg)).strip() == "1"
+    assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"1"
     for proc in sandbox.procs:
         proc.kill()
         proc.wait()
@@ -58,7 +58,7 @@ def test_a_cgroup_made_again_at_the_same_path_is_read_through_new_descriptors(sa
     assert kept.read(cg, pids_current(sandbox, cg)) is None  # gone: absent, and nothing kept
     assert len(kept) == 0
     sandbox.create("a")
-    assert kept.read(cg, pids_current(sandbox, cg)).strip() == "0"  # the new cgroup's, on a new descriptor
+    assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"0"  # the new cgroup's, on a new descriptor
     assert len(kept) == 1
 
 
@@ -68,11 +68,11 @@ def test_descriptors_beyond_the_budget_are_read_and_closed(sandbox):
     cgs = [sandbox.create(f"c{i}") for i in range(6)]
     before = open_fds()
     for cg in cgs:
-        assert kept.read(cg, pids_current(sandbox, cg)).strip() == "0"
+        assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"0"
     assert len(kept) == 3 and budget.used == 3
     assert open_fds() - before == 3
     sandbox.sleeper(cgs[5])  # not kept: read afresh, right all the same
-    assert kept.read(cgs[5], pids_current(sandbox, cgs[5])).strip() == "1"
+    assert kept.read(cgs[5], pids_current(sandbox, cgs[5])).strip() == b"1"
     assert len(kept) == 3
 
 
@@ -83,10 +83,10 @@ def test_the_kept_files_stay_within_their_memory_bound_whatever_the_descriptor_b
     kept = KeptFiles(budget, max_kept=2)
     cgs = [sandbox.create(f"m{i}") for i in range(5)]
     for cg in cgs:
-        assert kept.read(cg, pids_current(sandbox, cg)).strip() == "0"
+        assert kept.read(cg, pids_current(sandbox, cg)).strip() == b"0"
     assert len(kept) == 2 and budget.used == 2
     sandbox.sleeper(cgs[4])
-    assert kept.read(cgs[4], pids_current(sandbox, cgs[4])).strip() == "1"  # read afresh, right
+    assert kept.read(cgs[4], pids_current(sandbox, cgs[4])).strip() == b"1"  # read afresh, right
     kept.close()
 
 

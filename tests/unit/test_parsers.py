@@ -56,17 +56,17 @@ def test_parse_int_rejects_garbage_with_a_domain_error():
 
 
 def test_parse_cpuacct_stat_converts_user_hz_ticks_to_ns():
-    assert parse_cpuacct_stat("user 150\nsystem 25\n", user_hz=100) == (1_500_000_000, 250_000_000)
+    assert parse_cpuacct_stat(b"user 150\nsystem 25\n", user_hz=100) == (1_500_000_000, 250_000_000)
 
 
 def test_parse_cpu_stat_v2_with_and_without_cpu_controller():
-    full = ("usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\nnr_periods 50\n"
-            "nr_throttled 25\nthrottled_usec 1250000\nnr_bursts 0\nburst_usec 0\n")
+    full = (b"usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\nnr_periods 50\n"
+            b"nr_throttled 25\nthrottled_usec 1250000\nnr_bursts 0\nburst_usec 0\n")
     s = parse_cpu_stat(full)
     assert (s.usage_ns, s.user_ns, s.system_ns) == (2_000_000_000, 1_500_000_000, 500_000_000)
     assert (s.periods, s.throttled_periods, s.throttled_ns) == (50, 25, 1_250_000_000)
     # The controller-less unified tree of a hybrid host has only the first three keys.
-    bare = parse_cpu_stat("usage_usec 10\nuser_usec 6\nsystem_usec 4\n")
+    bare = parse_cpu_stat(b"usage_usec 10\nuser_usec 6\nsystem_usec 4\n")
     assert bare.periods is None and bare.throttled_ns is None and bare.usage_ns == 10_000
 
 
@@ -75,23 +75,23 @@ def test_parse_flat_keyed_skips_non_integer_values():
 
 
 def test_parse_pressure_reads_totals_in_microseconds():
-    p = parse_pressure("some avg10=0.00 avg60=0.00 avg300=0.10 total=12940433\n"
-                       "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    p = parse_pressure(b"some avg10=0.00 avg60=0.00 avg300=0.10 total=12940433\n"
+                       b"full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
     assert (p.some_us, p.full_us) == (12940433, 0)
     # Before Linux 5.13 cpu.pressure had no "full" line.
-    assert parse_pressure("some avg10=1.00 avg60=0.00 avg300=0.00 total=5\n").full_us is None
+    assert parse_pressure(b"some avg10=1.00 avg60=0.00 avg300=0.00 total=5\n").full_us is None
 
 
 def test_parse_blkio_throttle_pairs_bytes_and_ops_per_device():
-    bytes_text = "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 0\n8:0 Discard 0\n8:0 Total 12288\nTotal 12288\n"
-    ops_text = "8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n"
+    bytes_text = b"8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 0\n8:0 Discard 0\n8:0 Total 12288\nTotal 12288\n"
+    ops_text = b"8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n"
     [dev] = parse_blkio_throttle(bytes_text, ops_text)
     assert (dev.device, dev.read_bytes, dev.write_bytes, dev.reads, dev.writes) == ("8:0", 4096, 8192, 1, 2)
 
 
 def test_parse_io_stat():
-    devs = parse_io_stat("254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n"
-                         "7:0 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n")
+    devs = parse_io_stat(b"254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n"
+                         b"7:0 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n")
     assert [(d.device, d.read_bytes, d.write_bytes) for d in devs] == [("7:0", 5, 0), ("254:0", 1024, 2048)]
 
 
