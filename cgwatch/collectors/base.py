@@ -87,12 +87,6 @@ class MetricSpec:
     getter: Callable[[Any], float | None]
     labels: tuple[tuple[str, LabelValue], ...] = ()
 
-    def sample_labels(self, row_labels: str, obj: Any) -> str:
-        if not self.labels:
-            return row_labels
-        own = render_labels((k, v if isinstance(v, str) else v(obj)) for k, v in self.labels)
-        return f"{own},{row_labels}" if row_labels else own
-
 
 def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]]) -> list[Family]:
     """Families for ``specs`` over (rendered row labels, value object) rows; None values are skipped."""
@@ -103,16 +97,27 @@ def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]
     for spec, family in zip(specs, families):
         groups.setdefault(spec.labels, []).append((spec, family))
     fixed = {key: render_labels(key) for key in groups if key and all(isinstance(v, str) for _, v in key)}
+    # Row-dependent own labels take few distinct values (4 memory failure kinds, a host's devices):
+    # each combination is escaped and rendered once.
+    rendered: dict[tuple, str] = {}
     for labels, obj in rows:
         for key, group in groups.items():
             sample = None
-            own = fixed.get(key)
             for spec, family in group:
                 value = spec.getter(obj)
                 if value is not None:
                     if sample is None:
-                        sample = (f"{own},{labels}" if labels else own) if own is not None \
-                            else spec.sample_labels(labels, obj)
+                        if not key:
+                            sample = labels
+                        else:
+                            own = fixed.get(key)
+                            if own is None:
+                                values = tuple(v if isinstance(v, str) else v(obj) for _, v in key)
+                                own = rendered.get((key, values))
+                                if own is None:
+                                    own = rendered[(key, values)] = render_labels(
+                                        (k, v) for (k, _), v in zip(key, values))
+                            sample = f"{own},{labels}" if labels else own
                     family.add(sample, value)
     return families
 
