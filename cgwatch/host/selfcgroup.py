@@ -3,8 +3,8 @@
 A cgroup file kept open and read holds its seq_file buffer, one page, until it is closed
 (fs/seq_file.c: ``m->buf`` is allocated at the first read and freed at release), and that page is
 kernel memory charged to the reader's memory cgroup (``kvmalloc(..., GFP_KERNEL_ACCOUNT)``).
-Measured here (bench/PROFILE.md): 4.4 KB of the agent's memcg per kept file, 15 files per v1
-container: 66 MB at 1000 containers, 660 MB at 10,000. An agent with a memory limit (the
+Measured here (bench/kept_fd_memory.py, deploy/README.md): 4.4 to 5.5 KB of the agent's memcg per
+kept file, 15 files per v1 container: 66 to 83 MB at 1000 containers, 10 times that at 10,000. An agent with a memory limit (the
 DaemonSet's 256 MiB, the unit's MemoryMax) must not spend it all on descriptors kept for speed.
 
 The process's own cgroup is found from /proc/self/cgroup (cgroups(7): ``ID:controllers:path``)
@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Kernel memory per kept, read cgroup file: the seq_file page plus the open file's own structures
-# (struct file, kernfs_open_file: 338 bytes measured).
-KEPT_FILE_BYTES = 4096 + 384
+# Memory per kept, read cgroup file, the larger of two measurements: the seq_file page plus the
+# open file's own structures (struct file, kernfs_open_file: 338 bytes), and the process's own
+# bookkeeping (bench/kept_fd_memory.py: 5.5 KB a file, all told).
+KEPT_FILE_BYTES = 5632
 # The share of the agent's memory limit the kept files may take; the rest is the process's own
 # (~45 MB of interpreter and libraries, the exposition, the caches).
 KEPT_SHARE = 4
