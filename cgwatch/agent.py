@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Hashable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -83,7 +84,7 @@ class Agent:
         # the kernel's live values (host.reader, whose changing files are pread on kept descriptors:
         # a read at offset 0 is as live as a fresh open), and tell the cache what they wrote.
         self.host.reader.keep_files(self.kept_files)
-        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s, identity=self.tree.generation)
+        self.limits_cache = LimitsCache(self.host.reader, settings.limits_refresh_s, identity=self._identity)
         self.exporter = Exporter(self.limits_cache, self.host.proc, self.scan,  # type: ignore[arg-type]
                                  collectors if collectors is not None
                                  else enabled_collectors(settings.disabled_collectors, fs_walker=self.fs_walker),
@@ -219,6 +220,11 @@ class Agent:
             except Exception:  # noqa: BLE001 - isolated: limits at birth matter more
                 log.exception("cannot watch a new cgroup for OOM kills", extra={"cgroup": path})
         await self.enforcer.born(path)
+
+    def _identity(self, path: str) -> Hashable | None:
+        """What tells ``path``'s cgroup from one made again there: the tree's generation (no
+        syscall), or the directory's inode when the tree could not watch and walks instead."""
+        return self.tree.generation(path) if self.tree.watching else self.host.reader.identity(path)
 
     def _limits_written(self, path: str | None) -> None:
         """The tree heard a write to ``path``'s files (None: it lost events, any may have been)."""

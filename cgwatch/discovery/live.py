@@ -133,6 +133,11 @@ class LiveTree:
     def watches(self) -> int:
         return len(self._wds)
 
+    @property
+    def watching(self) -> bool:
+        """False once the watches did not fit: every scan walks, and no generation is kept."""
+        return self._unwatched is None
+
     def close(self) -> None:
         with self._lock:
             if self._notify is not None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from ..cgroup.base import CgroupReader
 from ..discovery.inventory import Container
+
+
+def flat(obj: Any) -> dict[str, Any]:
+    """A flat model dataclass (model.py: slots, fields of numbers and strings) as a dict: what
+    ``dataclasses.asdict`` gives, without its recursive deep copy (4 of them a container made the
+    listing of 3000 containers cost a tenth of a second)."""
+    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 def container_json(c: Container, reader: CgroupReader) -> dict[str, Any]:
@@ -26,11 +32,11 @@ def container_json(c: Container, reader: CgroupReader) -> dict[str, Any]:
         "qos": c.qos,
         "started_at": c.started_at if c.started_at is not None else reader.created(c.path),
         "usage": {
-            "cpu": asdict(cpu) if cpu is not None else None,
-            "memory": asdict(memory) if memory is not None else None,
-            "tasks": asdict(reader.tasks(c.path)),
+            "cpu": flat(cpu) if cpu is not None else None,
+            "memory": flat(memory) if memory is not None else None,
+            "tasks": flat(reader.tasks(c.path)),
         },
-        "limits": {**asdict(limits), "cpus": limits.cpus},
+        "limits": {**flat(limits), "cpus": limits.cpus},
     }
 
 
