@@ -292,9 +292,14 @@ class Agent:
     # -- reads ----------------------------------------------------------------------------------
     # Reads answer from the exporter's shared collection (--max-age old at most, never two at once)
     # so no flood of them on the public listener walks the host more than scrapes do.
-    async def containers_json(self) -> bytes:
-        """GET /api/v1/containers' body: made once per collection, however many ask for it."""
-        return await self.exporter.derived("listing", lambda got: listing_json(got.containers, got.reader))
+    async def containers_json(self, after: float | None = None) -> bytes:
+        """GET /api/v1/containers' body: made once per collection, however many ask for it. With
+        ``after`` (a listing's "collection"), from a collection begun after that one: a client that
+        takes rates (top, the page) never gets the same readings twice. Bounded like every read:
+        never a collection begun before the request, never two at once."""
+        since = None if after is None else min(after + 1e-6, time.monotonic())
+        return await self.exporter.derived(
+            "listing", lambda got: listing_json(got.containers, got.reader, got.at, got.started), since)
 
     async def container(self, ref: str) -> dict[str, Any]:
         got, c = await self._collected(ref)

@@ -30,6 +30,7 @@ from .discovery.inventory import Container
 from .exposition import Family, render_chunks
 from .host.procfs import ProcFS
 from .host.selfproc import SelfProcessCollector
+from .model import Tasks
 
 log = logging.getLogger("cgwatch.exporter")
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class CollectionStats:
 class Collection:
     """One collection: the exposition, the containers it walked and what it read of them."""
     started: float         # time.monotonic() when its walk began
+    at: float              # time.time() then: the moment its readings are of, to a client
     body: bytes
     containers: list[Container]
     reader: CgroupReader   # answers from what the collectors read; reads what they did not
@@ -65,7 +67,7 @@ class OnceReader:
     (views/container.py) then costs no second read of the same files.
     """
 
-    KEPT = frozenset({"cpu", "memory", "limits", "tasks", "created"})
+    KEPT = frozenset({"cpu", "memory", "limits", "tasks", "created", "procs", "threads"})
 
     def __init__(self, reader: CgroupReader):
         self._reader = reader
@@ -86,6 +88,17 @@ class OnceReader:
             return found
         setattr(self, name, once)  # asked again, found without __getattr__
         return once
+
+    def tasks(self, path: str) -> Tasks:
+        """The cgroup's tasks from what the collection read (its PIDs, and the threads
+        container_threads counts), so the listing does not read cgroup.procs and the TID list of
+        every container again (9,000 opens at 3000 containers); read when it did not."""
+        procs = self._kept.get(("procs", path))
+        threads = self._kept.get(("threads", path), _UNREAD)
+        if procs is None or threads is _UNREAD:
+            return self.__getattr__("tasks")(path)  # type: ignore[return-value]
+        return Tasks(processes=len(procs), threads=threads,  # type: ignore[arg-type]
+                     pids_current=self._reader.pids_current(path))
 
     def kept(self, name: str, path: str) -> object | None:
         """What ``name`` (one of KEPT) of ``path`` read in this collection, without reading anything."""
@@ -147,10 +160,10 @@ class Exporter:
         """
         return await self.derived("gzip", lambda got: gzip.compress(got.body, compresslevel=GZIP_LEVEL, mtime=0))
 
-    async def derived(self, name: str, make: Callable[[Collection], T]) -> T:
-        """``make`` of the current collection (as ``collection()`` gives it), run once per collection
-        in a worker thread and shared by every caller that asks for ``name`` meanwhile."""
-        got = await self.collection()
+    async def derived(self, name: str, make: Callable[[Collection], T], since: float | None = None) -> T:
+        """``make`` of the current collection (as ``collection(since)`` gives it), run once per
+        collection in a worker thread and shared by every caller that asks for ``name`` meanwhile."""
+        got = await self.collection(since)
         held = self._derived.get(name)
         if held is None or held[0] is not got:
             held = self._derived[name] = (got, asyncio.ensure_future(asyncio.to_thread(make, got)))
@@ -195,7 +208,7 @@ class Exporter:
         self.last_stats = stats
         families.extend(self._agent_families(stats))
         body = b"".join([*render_chunks(families), generate_latest(self.registry)])  # one copy of the body
-        return Collection(began, body, containers, reader)  # type: ignore[arg-type]
+        return Collection(began, ctx.now, body, containers, reader)  # type: ignore[arg-type]
 
     @staticmethod
     def _agent_families(stats: CollectionStats) -> list[Family]:

@@ -54,6 +54,10 @@ class CgroupReader(ABC):
         """Threads of the cgroup's subtree: ``pids.current`` (cAdvisor's ThreadsCurrent); without
         the pids controller, and at the root (no ``pids.current``), the cgroup's own threads."""
 
+    def pids_current(self, path: str) -> int | None:
+        """``pids.current`` alone (the cgroup's subtree), None without the pids controller."""
+        return self.tasks(path).pids_current
+
     @abstractmethod
     def io(self, path: str) -> list[IoDevice]: ...
 

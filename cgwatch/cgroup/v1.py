@@ -151,6 +151,9 @@ class V1Reader(CgroupReader):
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/tasks"),
                      pids_current=self._changing_int(pids_dir, path, "pids.current"))
 
+    def pids_current(self, path: str) -> int | None:
+        return self._changing_int(self._dir("pids", path), path, "pids.current")
+
     def threads(self, path: str) -> int | None:
         pids_dir = self._dir("pids", path)
         current = self._changing_int(pids_dir, path, "pids.current")

@@ -105,6 +105,9 @@ class V2Reader(CgroupReader):
         return Tasks(processes=count_lines(f"{d}/cgroup.procs"), threads=count_lines(f"{d}/cgroup.threads"),
                      pids_current=self._changing_int(path, f"{d}/pids.current"))
 
+    def pids_current(self, path: str) -> int | None:
+        return self._changing_int(path, f"{self._dir(path)}/pids.current")
+
     def threads(self, path: str) -> int | None:
         d = self._dir(path)
         current = self._changing_int(path, f"{d}/pids.current")

@@ -20,7 +20,7 @@ SORT_KEYS = ("cpu", "memory", "name", "pids")
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    taken_at_s: float                  # time.monotonic() when the reading was taken
+    taken_at_s: float                  # when it was taken: the agent's collection time, or time.monotonic()
     containers: list[dict[str, Any]]   # the API's container JSON
 
 

@@ -36,9 +36,16 @@ class ApiSource:
     def __init__(self, client: ApiClient):
         self.client = client
         self.label = f"agent API {client.base}"
+        self._collection: float | None = None   # the last listing's, to ask for a newer one
 
-    def containers(self) -> list[dict[str, Any]]:
-        return self.client.get("/api/v1/containers")["containers"]
+    def containers(self) -> tuple[float | None, list[dict[str, Any]]]:
+        """(when the agent's collection read them, epoch seconds; the containers). Each call after
+        the first asks for a collection begun after the last one's: the agent may serve one
+        collection for --max-age, and rates over a repeated reading would be 0."""
+        after = f"?after={self._collection!r}" if self._collection is not None else ""
+        got = self.client.get(f"/api/v1/containers{after}")
+        self._collection = got.get("collection")
+        return got.get("collected_at"), got["containers"]
 
     def inspect(self, ref: str) -> dict[str, Any]:
         return self.client.get(f"/api/v1/containers/{ref}/inspect")
@@ -55,9 +62,9 @@ class HostSource:
         self.options = options
         self.label = f"host cgroupfs {host.cgroup_root} and {host.proc_root} ({why})"
 
-    def containers(self) -> list[dict[str, Any]]:
+    def containers(self) -> tuple[float | None, list[dict[str, Any]]]:
         from ..views import container_json
-        return [container_json(c, self.host.reader) for c in self.host.scan(self.options)]
+        return None, [container_json(c, self.host.reader) for c in self.host.scan(self.options)]
 
     def _find(self, ref: str) -> Container:
         from ..discovery.inventory import resolve
@@ -100,9 +107,12 @@ def open_source(args: argparse.Namespace) -> tuple[ApiSource | HostSource, Readi
 
 
 def read(source: ApiSource | HostSource) -> Reading:
-    """One reading, timed at the middle of the request (the files are read somewhere inside it)."""
+    """One reading, timed when the agent's collection read it, or (read here, or from an agent
+    that does not say) at the middle of the request: the files are read somewhere inside it."""
     started = time.monotonic()
-    containers = source.containers()
+    collected_at, containers = source.containers()
+    if collected_at is not None:
+        return Reading(collected_at, containers)
     return Reading((started + time.monotonic()) / 2, containers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -35,7 +36,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def list_containers(request: web.Request) -> web.Response:
     # Serialised once per collection (agent.py), not once per request on the event loop.
-    return web.Response(body=await request.app[AGENT].containers_json(), content_type="application/json",
+    after = None
+    raw = request.query.get("after")
+    if raw is not None:
+        try:
+            after = float(raw)
+        except ValueError:
+            after = math.nan
+        if not math.isfinite(after):
+            raise InvalidRequest("after is the \"collection\" of an earlier listing (a number)", field="after")
+    return web.Response(body=await request.app[AGENT].containers_json(after), content_type="application/json",
                         charset="utf-8")
 
 

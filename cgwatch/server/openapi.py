@@ -87,8 +87,12 @@ OPENAPI = {
     "info": {"title": "cgwatch", "version": __version__,
              "description": "Read containers and change their CPU and memory limits, in Docker's vocabulary."},
     "paths": {
-        "/api/v1/containers": {"get": {"summary": "Every container with usage and limits",
-                                       "responses": {"200": {"description": "ok"}}}},
+        "/api/v1/containers": {"get": {
+            "summary": "Every container with usage and limits, and the collection they are from "
+                       "(collected_at: epoch seconds of its readings; collection: pass it as ?after= for a newer one)",
+            "parameters": [{"name": "after", "in": "query", "required": False, "schema": {"type": "number"},
+                            "description": "an earlier listing's \"collection\": answer from one begun after it"}],
+            "responses": {"200": {"description": "ok"}, **_errors(400)}}},
         "/api/v1/containers/{ref}": {"get": {"summary": "One container", "parameters": [_REF],
                                              "responses": {"200": {"description": "ok"}, **_errors(400, 404, 409)}}},
         "/api/v1/containers/{ref}/limits": {

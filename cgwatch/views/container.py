@@ -40,6 +40,12 @@ def container_json(c: Container, reader: CgroupReader) -> dict[str, Any]:
     }
 
 
-def listing_json(containers: list[Container], reader: CgroupReader) -> bytes:
-    """GET /api/v1/containers' body for ``containers``. Blocking: reads their cgroups' files."""
-    return json.dumps({"containers": [container_json(c, reader) for c in containers]}).encode()
+def listing_json(containers: list[Container], reader: CgroupReader, collected_at: float | None = None,
+                 collection: float | None = None) -> bytes:
+    """GET /api/v1/containers' body for ``containers``. Blocking: reads their cgroups' files.
+
+    ``collected_at`` (epoch seconds) is when the collection's readings were taken: a client's rates
+    are over the time between two of them, not between its requests (a collection may be served
+    twice within --max-age). ``collection`` is opaque: ``?after=`` it asks for a newer one."""
+    return json.dumps({"collected_at": collected_at, "collection": collection,
+                       "containers": [container_json(c, reader) for c in containers]}).encode()

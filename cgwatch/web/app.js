@@ -22,6 +22,7 @@ const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   timer: null,
   prev: new Map(),       // cgroup -> {c, t}: the previous reading, for rates
+  collection: null,      // the last listing's "collection": the next asks for a newer one
   history: new Map(),    // cgroup -> [{cpu, mem, throttled, oomNew}]
   rows: new Map(),       // cgroup -> <tr>
   latest: new Map(),     // cgroup -> {c, cpu, throttled}
@@ -400,8 +401,12 @@ async function poll() {
   state.timer = null;
   try {
     if (state.limitFields === null) buildLimitForm(await api("GET", "/api/v1/openapi.json"));
-    const data = await api("GET", "/api/v1/containers");
-    update(data.containers, performance.now());
+    // A collection begun after the last one (rates over a reading served twice would be 0), timed
+    // when the agent read it.
+    const after = state.collection != null ? "?after=" + encodeURIComponent(state.collection) : "";
+    const data = await api("GET", "/api/v1/containers" + after);
+    state.collection = data.collection;
+    update(data.containers, data.collected_at != null ? data.collected_at * 1000 : performance.now());
     setStatus("updated " + new Date().toLocaleTimeString());
   } catch (e) {
     if (e instanceof Unauthorized) { logout(e.message); return; }
