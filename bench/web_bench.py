@@ -56,7 +56,7 @@ new MutationObserver((_, obs) => {
 window.__cgwatchBodies = [];
 const json = Response.prototype.json;
 Response.prototype.json = function () {
-  if (this.url.endsWith('/api/v1/containers')) window.__cgwatchBodies.push(performance.now());
+  if (new URL(this.url).pathname === '/api/v1/containers') window.__cgwatchBodies.push(performance.now());
   return json.call(this);
 };
 """
@@ -104,7 +104,7 @@ async def page_figures(agent: AgentProcess, token: str, tmp: Path, polls: int) -
         rows = await page.js("document.querySelectorAll('#containers tbody tr').length")
         listed = await page.js("(document.getElementById('page-info') || {textContent: 'no pager'}).textContent")
         fetch_ms = await page.js("""(() => {
-            const e = performance.getEntriesByType('resource').find((r) => r.name.endsWith('/api/v1/containers'));
+            const e = performance.getEntriesByType('resource').find((r) => new URL(r.name).pathname === '/api/v1/containers');
             return e ? {request_start: e.requestStart, response_start: e.responseStart, response_end: e.responseEnd,
                         bytes: e.encodedBodySize} : null; })()""")
         # Each later poll: from the page starting to read the response to the next frame after the

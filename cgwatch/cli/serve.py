@@ -14,6 +14,7 @@ from ..config import (DEFAULT_API_LISTEN, DEFAULT_CGROUP_ROOT, DEFAULT_CONTAINER
                       DEFAULT_PODMAN_HOST, DEFAULT_LISTEN, DEFAULT_PROC_ROOT,
                       DEFAULT_STATE_DIR, Settings, parse_hostport)
 from ..host.layout import LayoutError
+from ..host.malloc import fix_mmap_threshold
 
 log = logging.getLogger("cgwatch")
 
@@ -156,6 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"cgwatch serve: --web-config-file {exc}", file=sys.stderr)
             return 2
     logsetup.setup(settings.log_level)
+    fix_mmap_threshold()  # each collection's bodies go back to the kernel when freed (host/malloc.py)
     from ..server.run import serve  # imports aiohttp; keep `cgwatch --help` fast
     try:
         return asyncio.run(serve(settings))
