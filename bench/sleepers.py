@@ -24,6 +24,9 @@ import signal
 import subprocess
 import sys
 
+import repo_path  # noqa: F401  (the repository root on sys.path: tests.support)
+from tests.support.procjoin import write_pid
+
 SLEEP = "/bin/sleep"
 JOINED, FAILED = b"j", b"e"
 
@@ -31,13 +34,7 @@ JOINED, FAILED = b"j", b"e"
 def _child(files: list[str], status_w: int, devnull: int, seconds: str) -> None:
     """In the forked child: join, report, exec. Never returns."""
     try:
-        pid = str(os.getpid()).encode()
-        for f in files:
-            fd = os.open(f, os.O_WRONLY)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
+        write_pid(files)
         for target in (0, 1, 2):  # not the keeper's pipes to the bench
             os.dup2(devnull, target)
         os.write(status_w, JOINED)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from cgwatch.host.layout import CgroupLayout, Mode, detect_layout
 
+from .procjoin import write_pid
+
 V2_CONTROLLERS = "+cpu +cpuset +memory +pids +io"
 
 
@@ -112,16 +114,7 @@ class CgroupSandbox:
         """Start ``argv`` inside cgroup ``cg`` (joined between fork and exec)."""
         files = [f for f in (root / cg.lstrip("/") / "cgroup.procs" for root in self.roots) if f.exists()]
 
-        def join() -> None:  # in the child, between fork and exec: plain syscalls only
-            pid = str(os.getpid()).encode()
-            for f in files:
-                fd = os.open(f, os.O_WRONLY)
-                try:
-                    os.write(fd, pid)
-                finally:
-                    os.close(fd)
-
-        proc = subprocess.Popen(argv, preexec_fn=join, **kwargs)
+        proc = subprocess.Popen(argv, preexec_fn=lambda: write_pid(files), **kwargs)
         self.procs.append(proc)
         return proc
 
