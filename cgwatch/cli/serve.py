@@ -104,7 +104,7 @@ def add_serve_commands(sub: argparse._SubParsersAction) -> None:
                             "watches that keep the container list between scrapes (default 60)")
     serve.add_argument("--max-kept-files", type=_nonnegative_int, default=None, metavar="N",
                        help="cgroup files kept open between scrapes (read again with pread, much cheaper than "
-                            "open/read/close); each holds ~4.4 KB of kernel memory charged to the agent's memory "
+                            "open/read/close); each holds 4.4-5.5 KB of memory charged to the agent's memory "
                             "cgroup. Default: a quarter of the agent's own memory limit, else as many as the "
                             "open files limit allows; 0 keeps none")
     serve.add_argument("--audit-max-bytes", type=_positive_int, default=10 << 20, metavar="BYTES",

@@ -72,7 +72,7 @@ class Settings:
     # hierarchy, at this period, is the safety net behind the events.
     rewalk_s: float = 60.0
     # Cgroup files kept open for pread: None sizes it from the agent's memory limit (a quarter of
-    # it, 4.4 KB of kernel memory a file: host/selfcgroup.py) and the descriptor limit.
+    # it, 4.4-5.5 KB of memory a file: host/selfcgroup.py) and the descriptor limit.
     max_kept_files: int | None = None
     # audit.log is rotated past this size to audit.log.1 .. audit.log.<audit_keep> (logrotate's scheme).
     audit_max_bytes: int = 10 << 20
