@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import re
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -35,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_process import AgentProcess, OtherLoad, cpu_seconds
-from sandbox import BenchCgroups, start_as_root
-from scrape_bench import concurrent_batches, log, machine, percentile, wait_quiet
+from sandbox import BenchCgroups, remove_sandbox, start_as_root, uninterruptible
+from scrape_bench import concurrent_batches, log, percentile, save_result, wait_quiet
 from tests.support.env import REPO
 
 _COLLECTIONS = re.compile(rb"^cgwatch_collections_total ([0-9.e+]+)$", re.MULTILINE)
@@ -195,22 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for agent in agents:
-            agent.stop()
-        left = sandbox.cleanup() if sandbox is not None else []
-        shutil.rmtree(tmp, ignore_errors=True)
-        if left:
-            log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with uninterruptible():
+            for agent in agents:
+                agent.stop()
+            remove_sandbox(sandbox, tmp)
     if result is None:
         return 130
     print(table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
-                                    "result": result}, indent=1) + "\n")
-    print(f"\nraw numbers in {args.out}")
+    save_result(args, result)
     return 0
 
 

@@ -23,10 +23,7 @@ measure before and after in one run. JSON in bench/results/idle-latest.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from agent_process import CLK_TCK, AgentProcess, OtherLoad, Scraper, cpu_seconds
-from sandbox import BenchCgroups, start_as_root
-from scrape_bench import log, machine, wait_quiet
+from sandbox import BenchCgroups, remove_sandbox, start_as_root, uninterruptible
+from scrape_bench import log, save_result, wait_quiet
 from tests.support.env import REPO
 
 FLOOR_PROGRAM = "import asyncio; asyncio.run(asyncio.sleep(86400))"
@@ -142,26 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for proc in started:
-            if isinstance(proc, AgentProcess):
-                proc.stop()
-            else:
-                proc.kill()
-                proc.wait()
-        left = sandbox.cleanup() if sandbox is not None else []
-        shutil.rmtree(tmp, ignore_errors=True)
-        if left:
-            log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with uninterruptible():
+            for proc in started:
+                if isinstance(proc, AgentProcess):
+                    proc.stop()
+                else:
+                    proc.kill()
+                    proc.wait()
+            remove_sandbox(sandbox, tmp)
     if result is None:
         return 130
     print(table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
-                                    "result": result}, indent=1) + "\n")
-    print(f"\nraw numbers in {args.out}")
+    save_result(args, result)
     return 0
 
 

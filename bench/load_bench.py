@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -31,7 +29,7 @@ from typing import Any
 
 from agent_process import IGNORE, REPO, AgentProcess
 from load_engine import Outcome, Plan, check, correct, run_load
-from sandbox import BenchCgroups, stale_parents, start_as_root
+from sandbox import BenchCgroups, remove_sandbox, stale_parents, start_as_root, uninterruptible
 from scrape_bench import log, machine, percentile
 
 # "Flat": the last window's median RSS within this much of the first window's, and its lag p99
@@ -196,17 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted: cleaning up")
         return 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if agent is not None:
-            log(f"agent log tail:\n{agent.log_tail()}")
-            agent.stop()
-        if sandbox is not None:
-            left = sandbox.cleanup()
-            if left:
-                log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with uninterruptible():
+            if agent is not None:
+                log(f"agent log tail:\n{agent.log_tail()}")
+                agent.stop()
+            remove_sandbox(sandbox, tmp)
     ok = correct(checks)
     print(report(summary, checks))
     print(f"correctness: {'PASS' if ok else 'FAIL'}; agent exit status {status}")

@@ -15,7 +15,6 @@ import argparse
 import cProfile
 import gc
 import pstats
-import shutil
 import signal
 import statistics
 import sys
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 from agent_process import IGNORE, REPO, OtherLoad
-from sandbox import BenchCgroups
+from sandbox import BenchCgroups, remove_sandbox, uninterruptible
 from scrape_bench import wait_quiet
 
 # Builtins whose own time is (almost all) time in the kernel, and what they stand for.
@@ -135,13 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         cgroups = agent.exporter.last_stats.containers if agent.exporter.last_stats else 0
         other_cores = other.cores()
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if sandbox is not None:
-            left = sandbox.cleanup()
-            if left:
-                print(f"warning: could not remove {len(left)} cgroup dirs", file=sys.stderr)
-        shutil.rmtree(tmp, ignore_errors=True)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with uninterruptible():
+            remove_sandbox(sandbox, tmp)
 
     stats = pstats.Stats(profiler)
     stats.collections = args.collections  # type: ignore[attr-defined]

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +147,28 @@ def stale_parents(root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 found.append(d)
     return found
+
+
+@contextmanager
+def uninterruptible() -> Iterator[None]:
+    """A bench's cleanup: Ctrl-C and SIGTERM are ignored until it ends (pressed again, they would
+    leave cgroups, sleepers or an agent behind); Ctrl-C works again afterwards."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def remove_sandbox(sandbox: BenchCgroups | None, tmp: Path) -> list[str]:
+    """The sandbox's sleepers and cgroups, and the bench's temporary directory, removed; the
+    cgroup directories that could not be are returned, and named on stderr."""
+    left = sandbox.cleanup() if sandbox is not None else []
+    shutil.rmtree(tmp, ignore_errors=True)
+    if left:
+        print(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}", file=sys.stderr, flush=True)
+    return left
 
 
 def _interrupt(signum: int, frame: object) -> None:

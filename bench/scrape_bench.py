@@ -18,8 +18,6 @@ import os
 import platform
 import re
 import resource
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +31,7 @@ from typing import Any, TypeVar
 import floor
 from agent_process import (DEPLOYED_NOFILE, IGNORE, REPO, AgentProcess, OtherLoad, Scraper, cpu_seconds,
                            nofile_for_agent, nofile_limits, rss_bytes, snapshot)
-from sandbox import BenchCgroups, stale_parents, start_as_root
+from sandbox import BenchCgroups, remove_sandbox, stale_parents, start_as_root, uninterruptible
 
 MIB = 1024 * 1024
 T = TypeVar("T")
@@ -393,6 +391,14 @@ def footnotes(rows: list[dict[str, Any]], cleanup_s: float) -> str:
     return "\n".join(lines)
 
 
+def save_result(args: argparse.Namespace, result: Any) -> None:
+    """A bench's JSON at ``args.out``: this machine, the arguments, the result."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
+                                    "result": result}, indent=1) + "\n")
+    print(f"\nraw numbers in {args.out}")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -457,21 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         interrupted = True
         log("interrupted: cleaning up")
     finally:
-        # Cleanup must finish even if Ctrl-C is pressed again.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for agent in agents:
-            agent.stop()
-        left: list[str] = []
-        if sandbox is not None:
+        with uninterruptible():
+            for agent in agents:
+                agent.stop()
             t0 = time.perf_counter()
-            left = sandbox.cleanup()
-            cleanup_s = time.perf_counter() - t0
-            log(f"removed the cgroups and sleepers in {cleanup_s:.1f}s")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if left:
-            log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+            remove_sandbox(sandbox, tmp)
+            if sandbox is not None:
+                cleanup_s = time.perf_counter() - t0
+                log(f"removed the cgroups and sleepers in {cleanup_s:.1f}s")
     total_s = time.perf_counter() - started
     if rows:
         print(table(rows, args.interval))

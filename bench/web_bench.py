@@ -36,8 +36,8 @@ from typing import Any
 import aiohttp
 
 from agent_process import DEPLOYED_NOFILE, AgentProcess, nofile_for_agent, nofile_limits
-from sandbox import BenchCgroups, start_as_root
-from scrape_bench import log, machine
+from sandbox import BenchCgroups, remove_sandbox, start_as_root, uninterruptible
+from scrape_bench import log, save_result
 from tests.real.test_web_page import CHROMIUM_FLAGS, DEVTOOLS_LINE, Page
 from tests.support.cgroups import wait_for
 from tests.support.env import REPO
@@ -223,15 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if agent is not None:
-            agent.stop()
-        left = sandbox.cleanup() if sandbox is not None else []
-        shutil.rmtree(tmp, ignore_errors=True)
-        if left:
-            log(f"warning: could not remove {len(left)} cgroup dirs, e.g. {left[0]}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with uninterruptible():
+            if agent is not None:
+                agent.stop()
+            remove_sandbox(sandbox, tmp)
     if result is None:
         return 130
     page, top = result["page"], result["top"]
@@ -241,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
           f"filter keystroke {page['filter_keystroke_ms']:.0f} ms")
     print(f"top --interval 1: first screen {top['first_screen_s']}s; refresh period p50 {top['period_p50_s']} s, "
           f"max {top['period_max_s']} s over {top['refreshes']} refreshes")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
-                                    "result": result}, indent=1) + "\n")
-    print(f"\nraw numbers in {args.out}")
+    save_result(args, result)
     return 0
 
 
