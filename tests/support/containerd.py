@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from tests.support.cgroups import _rmdir_retrying
 from tests.support.docker import DOCKER_HOST, IMAGE, docker_missing
+from tests.support.served import stop
 
 # `docker save local/busybox` imported with --base-name local/busybox is named like this.
 CTR_IMAGE = f"docker.io/{IMAGE}:latest"
@@ -86,14 +86,8 @@ class Containerd:
     def stop(self) -> None:
         """SIGTERM by PID, SIGKILL after 10 s."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop(proc, timeout=10)
 
     @property
     def running(self) -> bool:

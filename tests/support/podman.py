@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tests.support.docker import IMAGE as DOCKER_IMAGE
 from tests.support.docker import DOCKER_HOST, WORK, docker_missing
+from tests.support.served import stop
 
 HOME = WORK / "podman"
 # `docker save local/busybox` loaded into Podman: a name without a registry gets "localhost/".
@@ -150,14 +151,8 @@ class PodmanService:
     def stop(self) -> None:
         """SIGTERM to the service's PID; it closes its streams and exits in ~2.5 s (SIGKILL after 20)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop(proc, timeout=20)
 
 
 class PodmanContainers:
