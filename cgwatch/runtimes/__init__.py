@@ -4,6 +4,7 @@ them from its own API and may change their limits through it.
     base.py        the seam: RuntimeContainer, Runtime, RuntimeApiError
     registry.py    Runtimes: the adapters in order, cgwatch_runtime_up, /healthz
     watch.py       CacheWatcher: a list, then the event stream, reconnecting (Docker, Podman)
+    listing.py     a list whose entries are each inspected (Docker, Podman)
     docker/        the Docker Engine API
     podman/        Podman's libpod API
     containerd/    containerd's gRPC API (and so Kubernetes with containerd)

@@ -14,6 +14,7 @@ import aiohttp
 from ...config import DEFAULT_DOCKER_HOST
 from ..base import RuntimeApiError
 from ..jsonevents import JsonEventStream, error_message, opened, refused
+from ..listing import inspect_each
 from .parsing import DockerContainer, DockerEvent, parse_container, parse_event, parse_list_entry
 from .stream import OnBadLine
 
@@ -23,7 +24,6 @@ log = logging.getLogger("cgwatch.docker")
 # the same thing on every daemon we meet.
 API_VERSION = "v1.41"
 DEFAULT_HOST = DEFAULT_DOCKER_HOST
-_INSPECT_CONCURRENCY = 8
 
 
 class DockerError(RuntimeApiError):
@@ -133,30 +133,7 @@ class DockerClient:
     async def list_containers(self) -> list[DockerContainer]:
         """All containers (running or not), each inspected for StartedAt and Pid."""
         entries = await self._call("GET", "/containers/json", params={"all": "1"})
-        if not isinstance(entries, list):
-            raise DockerError(200, "container list is not a JSON array")
-        sem = asyncio.Semaphore(_INSPECT_CONCURRENCY)
-
-        async def one(entry: Any) -> DockerContainer | None:
-            try:
-                fallback = parse_list_entry(entry)
-            except ValueError as exc:
-                log.warning("bad docker container list entry", extra={"error": str(exc)})
-                return None
-            async with sem:
-                try:
-                    # None: removed between the list and the inspect.
-                    return await self.inspect(fallback.id)
-                except DockerError as exc:
-                    if exc.status is None:
-                        raise  # the daemon went away: the whole list is void
-                    # One container the daemon cannot inspect must not hide all the others.
-                    log.warning("docker inspect failed; using the list entry",
-                                extra={"container": fallback.id, "error": exc.message, "status": exc.status})
-                    return fallback
-
-        found = await asyncio.gather(*(one(e) for e in entries))
-        return [c for c in found if c is not None]
+        return await inspect_each("docker", entries, parse_list_entry, self.inspect, DockerError)
 
     async def update(self, container_id: str, resources: Mapping[str, object]) -> list[str]:
         """``POST /containers/{id}/update``; returns the daemon's Warnings. DockerError on 4xx/5xx."""

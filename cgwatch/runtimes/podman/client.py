@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,14 +17,12 @@ import aiohttp
 from ..base import RuntimeApiError
 from ..docker.stream import OnBadLine
 from ..jsonevents import JsonEventStream, error_message
+from ..listing import inspect_each
 from .parsing import PodmanContainer, PodmanEvent, parse_container, parse_event, parse_list_entry, parse_version
-
-log = logging.getLogger("cgwatch.podman")
 
 # Podman routes every /v{any}/libpod/ path to the same handlers; 4.3.0 is the first API with
 # containers/{id}/update, so it is the version whose fields are parsed here.
 API_PREFIX = "/v4.3.0/libpod"
-_INSPECT_CONCURRENCY = 8
 # Events are asked for from a moment before the stream is opened: the container list that follows
 # the opening then cannot miss a change (one seen twice is harmless, a refresh is idempotent).
 # Podman replays them from its events log (`since`, any backend); the log is read from its start.
@@ -119,28 +116,7 @@ class PodmanClient:
         """All containers (running or not), each inspected, so an entry equals what an event's
         refresh would cache (the list's StartedAt has whole seconds only)."""
         entries = await self._json("GET", "/containers/json", params={"all": "true"})
-        if not isinstance(entries, list):
-            raise PodmanError(200, "container list is not a JSON array")
-        sem = asyncio.Semaphore(_INSPECT_CONCURRENCY)
-
-        async def one(entry: Any) -> PodmanContainer | None:
-            try:
-                fallback = parse_list_entry(entry)
-            except ValueError as exc:
-                log.warning("bad podman container list entry", extra={"error": str(exc)})
-                return None
-            async with sem:
-                try:
-                    return await self.inspect(fallback.id)   # None: removed since the list
-                except PodmanError as exc:
-                    if exc.status is None:
-                        raise  # Podman went away: the whole list is void
-                    log.warning("podman inspect failed; using the list entry",
-                                extra={"container": fallback.id, "error": exc.message, "status": exc.status})
-                    return fallback
-
-        found = await asyncio.gather(*(one(e) for e in entries))
-        return [c for c in found if c is not None]
+        return await inspect_each("podman", entries, parse_list_entry, self.inspect, PodmanError)
 
     async def update(self, container_id: str, resources: Mapping[str, object]) -> None:
         """``POST /libpod/containers/{id}/update`` with an OCI LinuxResources body. PodmanError on
