@@ -88,36 +88,41 @@ class MetricSpec:
     labels: tuple[tuple[str, LabelValue], ...] = ()
 
 
+def own_labels(key: tuple[tuple[str, LabelValue], ...]) -> Callable[[Any], str]:
+    """A spec's own labels for a row's object, rendered: once for the whole table when they are
+    constants (memory's failure_type and scope), else once per distinct combination of values
+    (a host's few devices), not once per row."""
+    if all(isinstance(v, str) for _, v in key):
+        fixed = render_labels(key)  # type: ignore[arg-type]
+        return lambda obj: fixed
+    names = [k for k, _ in key]
+    seen: dict[tuple[str, ...], str] = {}
+
+    def render(obj: Any) -> str:
+        values = tuple(v if isinstance(v, str) else v(obj) for _, v in key)
+        found = seen.get(values)
+        if found is None:
+            found = seen[values] = render_labels(zip(names, values))
+        return found
+    return render
+
+
 def build_families(specs: tuple[MetricSpec, ...], rows: Iterable[tuple[str, Any]]) -> list[Family]:
     """Families for ``specs`` over (rendered row labels, value object) rows; None values are skipped."""
     families = [Family(s.name, s.help, s.type) for s in specs]
-    # A table's specs share one labels tuple (blkio's DEVICE): render it once a row, not once a spec;
-    # and once for the whole table when its values are constants (memory's failure_type, scope).
-    groups: dict[tuple, list[tuple[MetricSpec, Family]]] = {}
+    # A table's specs share one labels tuple (blkio's DEVICE): rendered once a row, not once a spec.
+    by_key: dict[tuple, list[tuple[MetricSpec, Family]]] = {}
     for spec, family in zip(specs, families):
-        groups.setdefault(spec.labels, []).append((spec, family))
-    fixed = {key: render_labels(key) for key in groups if key and all(isinstance(v, str) for _, v in key)}
-    # Row-dependent own labels take few distinct values (4 memory failure kinds, a host's devices):
-    # each combination is escaped and rendered once.
-    rendered: dict[tuple, str] = {}
+        by_key.setdefault(spec.labels, []).append((spec, family))
+    groups = [(own_labels(key) if key else None, members) for key, members in by_key.items()]
     for labels, obj in rows:
-        for key, group in groups.items():
+        for own, members in groups:
             sample = None
-            for spec, family in group:
+            for spec, family in members:
                 value = spec.getter(obj)
                 if value is not None:
                     if sample is None:
-                        if not key:
-                            sample = labels
-                        else:
-                            own = fixed.get(key)
-                            if own is None:
-                                values = tuple(v if isinstance(v, str) else v(obj) for _, v in key)
-                                own = rendered.get((key, values))
-                                if own is None:
-                                    own = rendered[(key, values)] = render_labels(
-                                        (k, v) for (k, _), v in zip(key, values))
-                            sample = f"{own},{labels}" if labels else own
+                        sample = labels if own is None else (f"{own(obj)},{labels}" if labels else own(obj))
                     family.add(sample, value)
     return families
 
