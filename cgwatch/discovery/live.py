@@ -198,8 +198,7 @@ class LiveTree:
             return
         old, old_generation = self._dirs, self._generation
         changed = 0
-        same: set[str] = set()      # paths whose every directory is the one kept before
-        renewed: set[str] = set()
+        renewed: set[str] = set()   # paths with a directory not kept before: a new generation
         for h, seen in enumerate(found):
             for path, wd in old[h].items():
                 if seen.get(path) != wd:  # gone, or made again (a new inode has a new watch)
@@ -208,10 +207,8 @@ class LiveTree:
                     if self._wds.get(wd) == (h, path):
                         self._rm_watch(wd)
             for path, wd in seen.items():
-                if old[h].get(path) == wd:
-                    same.add(path)
-                else:
-                    changed += path not in old[h]
+                if old[h].get(path) != wd:
+                    changed += path not in old[h]  # one made again was counted above
                     renewed.add(path)
         self._dirs = found
         self._wds = {wd: (h, path) for h, seen in enumerate(found) for path, wd in seen.items()}
