@@ -34,17 +34,23 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(request.app[AGENT].health())
 
 
+def query_number(request: web.Request, name: str) -> float | None:
+    """The query parameter ``name`` as a number, None when absent, NaN when it is not one (the
+    caller's range check refuses it with the parameter's own message)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan
+
+
 async def list_containers(request: web.Request) -> web.Response:
     # Serialised once per collection (agent.py), not once per request on the event loop.
-    after = None
-    raw = request.query.get("after")
-    if raw is not None:
-        try:
-            after = float(raw)
-        except ValueError:
-            after = math.nan
-        if not math.isfinite(after):
-            raise InvalidRequest("after is the \"collection\" of an earlier listing (a number)", field="after")
+    after = query_number(request, "after")
+    if after is not None and not math.isfinite(after):
+        raise InvalidRequest("after is the \"collection\" of an earlier listing (a number)", field="after")
     return web.Response(body=await request.app[AGENT].containers_json(after), content_type="application/json",
                         charset="utf-8")
 
@@ -128,11 +134,9 @@ WEB_HEADERS = {
 
 
 async def get_processes(request: web.Request) -> web.Response:
-    raw = request.query.get("interval", str(PROCESSES_INTERVAL_S))
-    try:
-        interval = float(raw)
-    except ValueError:
-        interval = -1.0
+    interval = query_number(request, "interval")
+    if interval is None:
+        interval = PROCESSES_INTERVAL_S
     if not 0 <= interval <= PROCESSES_MAX_INTERVAL_S:  # NaN fails both comparisons
         raise InvalidRequest(f"interval is seconds from 0 (CPU % since each process started) to "
                              f"{PROCESSES_MAX_INTERVAL_S:g}", field="interval")
