@@ -28,12 +28,14 @@
 # The guest kernel's console log is kept apart and printed (tail) only when the guest fails.
 #
 # Exit status: CMD's exit status; 255 when the guest never reported one (guest setup failed, kernel
-# crash, or CGWATCH_VM_TIMEOUT expired; the message says which), or this script could not prepare
+# crash, or CGWATCH_VM_BOOT_TIMEOUT / CGWATCH_VM_TIMEOUT expired; the message says which), or this script could not prepare
 # the VM (package install / kernel download failed). 2: usage error. A CMD that itself exits 255
 # cannot be told apart from a harness failure, except by the "guest.sh:" message on stderr.
 #
 # Environment (host side):
-#   CGWATCH_VM_TIMEOUT    seconds for the whole run, boot included (default 900)
+#   CGWATCH_VM_TIMEOUT    seconds CMD may run, counted from its start in the guest (default 900)
+#   CGWATCH_VM_BOOT_TIMEOUT seconds from QEMU's start to CMD's start (default 300; a boot takes ~3 s,
+#                         but a loaded host can stall an emulated guest for tens of seconds)
 #   CGWATCH_VM_CACHE      cache dir for the kernel, vmlinux and initramfs (default /var/tmp/cgwatch-vm);
 #                         per-run work dirs are created inside it and removed afterwards
 #   CGWATCH_VM_SHARE_DIR  host dir to share read-write as $CGWATCH_VM_SHARE (default: a fresh dir
@@ -61,6 +63,10 @@ fi
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 CACHE=${CGWATCH_VM_CACHE:-/var/tmp/cgwatch-vm}
 TIMEOUT=${CGWATCH_VM_TIMEOUT:-900}
+BOOT_TIMEOUT=${CGWATCH_VM_BOOT_TIMEOUT:-300}
+for v in TIMEOUT BOOT_TIMEOUT; do
+  [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || { say "CGWATCH_VM_$v must be a whole number of seconds > 0, not '${!v}'"; exit 2; }
+done
 MEM_MIB=1536
 CPUS=2
 DISK_MIB=64
@@ -237,6 +243,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+echo "GUEST: init starts at uptime $(cut -d' ' -f1 /proc/uptime)s"
 # Any setup failure powers off without writing rc: the host then reports 255 with this log's tail.
 fail() { echo "GUEST SETUP FAILED: $*"; poweroff -f; sleep 5; reboot -f; }
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -358,7 +365,7 @@ FW=()
 APPEND="console=ttyS0 quiet panic=-1 cgroup_no_v1=all mitigations=off ${CGWATCH_VM_APPEND:-}"
 q() { printf '%s' "${1//,/,,}"; }   # QEMU option values: a literal comma is written ",,"
 BOOT0=$EPOCHREALTIME
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+qemu-system-x86_64 \
   -nodefaults -no-user-config -display none -no-reboot \
   -accel tcg,thread=multi -cpu "$QCPU" -smp "$CPUS" -m "$MEM_MIB" \
   "${FW[@]}" -kernel "$KERNEL_IMG" -initrd "$INITRD" -append "$APPEND" \
@@ -370,6 +377,26 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
   -drive "file=$(q "$RUN/disk.img"),if=virtio,format=raw,cache=unsafe" \
   </dev/null &
 QPID=$!
+# Two deadlines: the boot's (until /init says the command starts) and the command's own, so a slow
+# boot neither eats the command's time nor hides a hung command. SIGTERM, then SIGKILL after 10 s.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+stage=boot
+deadline=$(( $(now_us) + BOOT_TIMEOUT * 1000000 ))
+killed=
+while kill -0 "$QPID" 2>/dev/null; do
+  if [ $stage = boot ] && grep -q '^GUEST: command starts' "$RUN/console.log" 2>/dev/null; then
+    stage=command
+    deadline=$(( $(now_us) + TIMEOUT * 1000000 ))
+  fi
+  if [ "$(now_us)" -ge "$deadline" ]; then
+    killed=$stage
+    kill -TERM "$QPID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$QPID" 2>/dev/null || true
+    break
+  fi
+  sleep 0.2
+done
 set +e
 wait "$QPID"
 qrc=$?
@@ -386,8 +413,10 @@ if [ -s "$RUN/ctl/rc" ]; then
   fi
   exit "$rc"
 fi
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-  say "the guest did not finish within CGWATCH_VM_TIMEOUT=${TIMEOUT}s (QEMU killed)"
+if [ "$killed" = command ]; then
+  say "the command did not finish within CGWATCH_VM_TIMEOUT=${TIMEOUT}s of its start (QEMU killed)"
+elif [ "$killed" = boot ]; then
+  say "the guest did not start the command within CGWATCH_VM_BOOT_TIMEOUT=${BOOT_TIMEOUT}s (QEMU killed)"
 else
   say "the guest never reported an exit status (QEMU exit $qrc: guest setup failure or kernel crash)"
 fi
