@@ -13,7 +13,12 @@ Never double-counted: an event is the same OOM as a rise of the counter seen sho
 (``slack``: a few ms for the kernel's notification, seconds for a runtime's, whose pipeline
 shim -> daemon -> event stream is slower), and an event the counter has not confirmed within
 ``SETTLE_S`` while the cgroup lived was an OOM without a kill (v1 ``oom_kill_disable``, a victim
-already exiting) and is dropped.
+already exiting) and is dropped. After a kill the cgroup stays at its limit until the victim's memory
+is freed, and every charge meanwhile is another OOM the kernel announces and ends without a kill (the
+victim is already exiting, mm/oom_kill.c ``oom_evaluate_task``): measured here, a notification every
+0.3 ms for tens of ms after the kill, and the cgroup gone soon after when the victim was the
+container's main process. Each of them, ``EXITING_GAP_S`` or less after the last, is the counted
+kill's OOM still, not a kill the counter missed.
 
 Pure: time is passed in (time.monotonic() seconds); a lock makes each record safe to update from
 the watcher's thread, the collection's thread and the event loop at once.
@@ -30,6 +35,9 @@ SETTLE_S = 1.0
 # How long before an event a rise of the counter may be that event's own kill.
 KERNEL_SLACK_S = 0.05
 RUNTIME_SLACK_S = 5.0
+# Kernel notifications this close together after a counted kill are that OOM going on while its
+# victim exits. Wider than KERNEL_SLACK_S: a loaded host stretches the victim's exit.
+EXITING_GAP_S = 0.5
 
 
 @dataclass(slots=True)
@@ -40,7 +48,9 @@ class OomRecord:
     runtime: str = ""
     container_id: str = ""
     kernel: int | None = None          # the highest oom_kill read from this cgroup
-    last_rise: float | None = None     # when a read first showed the counter higher
+    # When a read first showed the counter higher, moved on by the kernel notifications of that
+    # same OOM (EXITING_GAP_S apart) that came after it.
+    counted_until: float | None = None
     pending_since: float | None = None  # an OOM event no read has confirmed yet
     extra: int = 0                     # kills added after the cgroup went (0 or 1)
     gone: bool = False
@@ -54,17 +64,22 @@ class OomRecord:
                 self.seen_at = wall
             if self.kernel is None or value > self.kernel:
                 if self.kernel is not None:
-                    self.last_rise = now
+                    self.counted_until = now
                     self.pending_since = None  # the kill the event announced is counted
                 self.kernel = value
             elif self.pending_since is not None and now - self.pending_since >= SETTLE_S:
                 self.pending_since = None      # the cgroup lived on and nothing was killed
 
     def event(self, now: float, slack: float) -> None:
-        """An OOM was announced at about ``now`` (up to ``slack`` seconds later than it happened)."""
+        """An OOM was announced at about ``now`` (up to ``slack`` seconds later than it happened);
+        ``slack`` KERNEL_SLACK_S is the kernel's own notification."""
         with self._lock:
-            if self.last_rise is not None and self.last_rise >= now - slack:
-                return                         # that kill was counted already
+            if self.counted_until is not None:
+                kernels = slack <= KERNEL_SLACK_S
+                if self.counted_until >= now - (EXITING_GAP_S if kernels else slack):
+                    if kernels:                # its OOM goes on while the victim exits
+                        self.counted_until = max(self.counted_until, now)
+                    return                     # that kill was counted already
             if self.gone:
                 self.extra = max(self.extra, 1)  # announced late: the counter never showed it
             elif self.pending_since is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cgwatch.deaths.ledger import KERNEL_SLACK_S, RUNTIME_SLACK_S, SETTLE_S, OomLedger, OomRecord
+from cgwatch.deaths.ledger import EXITING_GAP_S, KERNEL_SLACK_S, RUNTIME_SLACK_S, SETTLE_S, OomLedger, OomRecord
 from cgwatch.host.procfs import parse_vmstat_oom_kills
 
 # Excerpt of /proc/vmstat on this project's CI host (Linux 6.18, `sed -n '1,5p;94,97p;123,127p'
@@ -103,6 +103,34 @@ def test_a_kernel_notification_for_an_earlier_rise_is_not_a_new_oom():
     rec.event(101.0 + KERNEL_SLACK_S / 2, KERNEL_SLACK_S)
     rec.died()
     assert rec.total() == 1
+
+
+def test_the_notifications_while_the_victim_exits_are_its_oom_not_a_kill_more():
+    # A trace of tests/real/test_oom_docker.py (v1, dockerd, a shell holding 200 MB under 50 MiB):
+    # the kernel's notification, the kill counted 2.5 ms later, then a notification every few ms
+    # while the victim frees its memory, none confirmed by the counter (they killed nothing), and
+    # the cgroup gone with the victim. On a loaded host the storm outlasts KERNEL_SLACK_S.
+    rec = record()
+    rec.event(101.0, KERNEL_SLACK_S)
+    rec.read(0, now=101.0)
+    rec.read(1, now=101.0025)
+    t = 101.003
+    while t < 101.4:
+        rec.event(t, KERNEL_SLACK_S)
+        rec.read(1, now=t)
+        t += 0.03
+    rec.event(101.6, RUNTIME_SLACK_S)      # dockerd's oom
+    rec.died()
+    assert rec.total() == 1
+
+
+def test_a_notification_after_the_victims_exit_is_a_new_oom():
+    rec = record()
+    rec.event(101.0, KERNEL_SLACK_S)
+    rec.read(1, now=101.002)
+    rec.event(101.002 + EXITING_GAP_S * 2, KERNEL_SLACK_S)  # a quiet gap: another OOM
+    rec.died()                             # the container went before a read showed its kill
+    assert rec.total() == 2
 
 
 def test_an_oom_long_after_an_earlier_kill_is_a_new_one():
