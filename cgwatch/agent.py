@@ -135,6 +135,19 @@ class Agent:
             self.policy_watcher.start()
         await self.fs_walker.start()
         self._start_scheduler()
+        await self._first_collection()
+
+    async def _first_collection(self) -> None:
+        """Collect once before serving. The containers there at the start are watched for OOM
+        kills from their first collection (deaths/keeper.py): without this one, a container
+        OOM-killed and removed before the first scrape (Prometheus' first comes up to a scrape
+        interval later; an API-only user may never scrape) vanished uncounted. It also pays the
+        first collection's extra cost (the walk, every limit, the OOM registrations: 1.75 s at
+        3000 containers against 0.82 s for a steady one) before anyone waits for it."""
+        try:
+            await self.exporter.collection()
+        except Exception:  # the first scrape tries again; a start must not fail on it
+            log.exception("the first collection failed")
 
     # -- the periodic passes: scheduled only while there is something to enforce ---------------
     def _start_scheduler(self) -> None:

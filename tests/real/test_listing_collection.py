@@ -51,10 +51,10 @@ async def test_an_after_from_the_future_means_now_and_bad_ones_are_refused(sandb
 async def test_top_rates_are_over_the_agents_collections_not_its_own_requests(sandbox, make_agent, api_client):
     """A busy loop at one CPU: read twice through the API as `cgwatch top` does, with --max-age
     long enough that a plain second request would be served the first reading again."""
-    a = await make_agent(max_age_s=60.0)
-    api = await api_client(a)
     cg = sandbox.create(f"docker/{uuid.uuid4().hex * 2}")
     sandbox.busy_loop(cg)
+    a = await make_agent(max_age_s=60.0)  # its start collects once: the loop is in that reading
+    api = await api_client(a)
     source = ApiSource(ApiClient(str(api.make_url("")), token=a.token))
     before = await asyncio.to_thread(read, source)
     await asyncio.sleep(1.0)

@@ -20,6 +20,7 @@ import pytest
 
 from cgwatch.server.app import create_app
 from tests.support.agent import samples, value
+from tests.support.aio import until
 
 pytestmark = pytest.mark.real
 
@@ -86,6 +87,27 @@ async def test_an_oom_killed_container_removed_at_once_keeps_its_series_with_the
     gone = await scrape()
     assert not samples(gone, "container_info", id=cg)
     assert not samples(gone, "container_oom_kills_total", id=cg)
+
+
+@pytest.mark.guest
+async def test_a_container_there_before_the_start_and_oom_killed_before_any_scrape_keeps_its_kill(
+        sandbox, make_agent, aiohttp_client):
+    cg = limited(sandbox, 64)
+    agent, scrape = await scraper(make_agent, aiohttp_client, removed_retention_s=RETENTION_S)
+    # Nothing has scraped the agent: its start collected once, and watches the container from there.
+    assert agent.oom_watcher is not None and agent.oom_watcher.watching(cg)
+    hog = sandbox.memory_hog(cg, mib=300)
+    assert await asyncio.to_thread(hog.wait, 120) == -signal.SIGKILL, "the hog was not OOM-killed"
+    # The watcher's own read of the kill, before the cgroup goes: on v2 the count rests on the
+    # watcher reading memory.events before the rmdir (nothing wakes at a removal), a race the test
+    # above runs; this one is about the start, so it lets that read happen first.
+    record = agent.deaths.ledger.get(cg)
+    await until(lambda: record.total() == 1, 60, "the OOM watcher's count of the kill")
+    assert await asyncio.to_thread(sandbox.remove, cg) == [], "the cgroup could not be removed"
+    dead = await scrape()
+    assert value(dead, "container_oom_kills_total", id=cg) == 1
+    assert value(dead, "container_spec_memory_limit_bytes", id=cg) == 64 << 20
+    assert len(samples(dead, "container_info", id=cg)) == 1
 
 
 @pytest.mark.guest
