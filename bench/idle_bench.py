@@ -4,7 +4,8 @@ Builds N Docker-shaped cgroups (sandbox.py), starts the agent (agent_process.py)
 bare Python process that only sleeps in asyncio (the floor: what any Python daemon costs), lets
 both settle, then reads their CPU (/proc/<pid>/stat, 10 ms ticks) over ``--seconds``. Twice:
 
-- ``never scraped``: the agent as started, nothing has asked it anything;
+- ``never scraped``: the agent as started, nothing has asked it anything (its start made one
+  collection, so the OOM watcher already holds its registrations);
 - ``after one scrape``: one /metrics collection has run, so the OOM watcher holds a registration
   per container and the death keeper its records: idle between two scrapes of a long interval.
 
