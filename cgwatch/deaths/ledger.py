@@ -15,9 +15,9 @@ shim -> daemon -> event stream is slower), and an event the counter has not conf
 ``SETTLE_S`` while the cgroup lived was an OOM without a kill (v1 ``oom_kill_disable``, a victim
 already exiting) and is dropped. After a kill the cgroup stays at its limit until the victim's memory
 is freed, and every charge meanwhile is another OOM the kernel announces and ends without a kill (the
-victim is already exiting, mm/oom_kill.c ``oom_evaluate_task``): measured here, a notification every
-0.3 ms for tens of ms after the kill, and the cgroup gone soon after when the victim was the
-container's main process. Each of them, ``EXITING_GAP_S`` or less after the last, is the counted
+victim is already exiting, mm/oom_kill.c ``oom_evaluate_task``): traced here with dockerd, a
+notification every ~0.3 ms after the kill, and the cgroup gone ~90 ms after it (the victim was the
+container's main process). Each of them, ``EXITING_GAP_S`` or less after the last, is the counted
 kill's OOM still, not a kill the counter missed.
 
 Pure: time is passed in (time.monotonic() seconds); a lock makes each record safe to update from
