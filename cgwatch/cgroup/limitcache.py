@@ -85,7 +85,8 @@ class LimitsCache:
         if kept is not None and kept[0] == ident:
             return kept[1]
         created = self._reader.created(path)
-        self._created[path] = (ident, created)
+        with self._lock:  # retain() iterates the dict, perhaps in another thread
+            self._created[path] = (ident, created)
         return created
 
     def invalidate(self, path: str) -> None:
