@@ -14,8 +14,10 @@ its own cgroup namespace, the mount's root is its cgroup. The lowest limit on th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .cgroupfs import parse_v1_limit
+from .parse import parse_max_int
 
 # Memory per kept, read cgroup file, the larger of two measurements: the seq_file page plus the
 # open file's own structures (struct file, kernfs_open_file: 338 bytes), and the process's own
@@ -24,8 +26,6 @@ KEPT_FILE_BYTES = 5632
 # The share of the agent's memory limit the kept files may take; the rest is the process's own
 # (~45 MB of interpreter and libraries, the exposition, the caches).
 KEPT_SHARE = 4
-# v1 reports "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 on 4 KiB pages).
-_UNLIMITED = 1 << 62
 
 
 def own_cgroup(text: str) -> tuple[str, str] | None:
@@ -44,12 +44,9 @@ def own_cgroup(text: str) -> tuple[str, str] | None:
 
 
 def parse_limit(text: str) -> int | None:
-    """A memory limit file's value in bytes; None for "max" or v1's no-limit value."""
-    value = text.strip()
-    if value in ("", "max"):
-        return None
-    n = int(value)
-    return None if n >= _UNLIMITED else n
+    """A memory limit file's value in bytes; None for v2's "max" or v1's no-limit value (the
+    readers' own parsers, host/cgroupfs.py). ValueError for anything else that is not a number."""
+    return None if parse_max_int(text) is None else parse_v1_limit(text)
 
 
 def own_memory_limit(proc_root: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
