@@ -38,42 +38,41 @@ def set_quota(tree, value: int) -> None:
     (tree / "cgroup" / "cpu" / "docker" / CID / "cpu.cfs_quota_us").write_text(f"{value}\n")
 
 
-def test_limits_are_kept_until_the_refresh_period_ends(tree, host):
-    clock = Clock()
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def stale(tree, host, clock):
+    """A cache that read the quota 20000, written since to 30000 behind its back."""
     cache = LimitsCache(host.reader, refresh_s=60.0, clock=clock)
     set_quota(tree, 20000)
     assert cache.limits(PATH).cpu_quota_us == 20000
-    set_quota(tree, 30000)  # a write nobody announced
+    set_quota(tree, 30000)
+    return cache
+
+
+def test_limits_are_kept_until_the_refresh_period_ends(stale, clock):
     clock.now += 59.0
-    assert cache.limits(PATH).cpu_quota_us == 20000
+    assert stale.limits(PATH).cpu_quota_us == 20000
     clock.now += 1.0
-    assert cache.limits(PATH).cpu_quota_us == 30000
+    assert stale.limits(PATH).cpu_quota_us == 30000
 
 
-def test_an_invalidated_cgroup_is_read_again_at_once(tree, host):
-    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
-    set_quota(tree, 20000)
-    assert cache.limits(PATH).cpu_quota_us == 20000
-    set_quota(tree, 30000)
-    cache.invalidate(PATH)
-    assert cache.limits(PATH).cpu_quota_us == 30000
+def test_an_invalidated_cgroup_is_read_again_at_once(stale):
+    stale.invalidate(PATH)
+    assert stale.limits(PATH).cpu_quota_us == 30000
 
 
-def test_a_runtime_update_of_the_container_id_reads_it_again(tree, host):
-    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
-    set_quota(tree, 20000)
-    assert cache.limits(PATH).cpu_quota_us == 20000
-    set_quota(tree, 30000)
-    cache.invalidate_id("someone-else")
-    assert cache.limits(PATH).cpu_quota_us == 20000
-    cache.invalidate_id(CID)
-    assert cache.limits(PATH).cpu_quota_us == 30000
+def test_a_runtime_update_of_the_container_id_reads_it_again(stale):
+    stale.invalidate_id("someone-else")
+    assert stale.limits(PATH).cpu_quota_us == 20000
+    stale.invalidate_id(CID)
+    assert stale.limits(PATH).cpu_quota_us == 30000
 
 
-def test_a_directory_made_again_at_the_same_path_is_read_again(tree, host):
-    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
-    set_quota(tree, 20000)
-    assert cache.limits(PATH).cpu_quota_us == 20000
+def test_a_directory_made_again_at_the_same_path_is_read_again(tree, stale):
     # Every hierarchy's directory replaced by a copy: new inodes, as a cgroup made again has.
     for hierarchy in (tree / "cgroup").iterdir():
         d = hierarchy / "docker" / CID
@@ -82,7 +81,7 @@ def test_a_directory_made_again_at_the_same_path_is_read_again(tree, host):
             shutil.rmtree(d)
             d.with_name(CID + ".new").rename(d)
     set_quota(tree, 40000)
-    assert cache.limits(PATH).cpu_quota_us == 40000
+    assert stale.limits(PATH).cpu_quota_us == 40000
 
 
 def test_a_read_begun_before_an_invalidation_is_not_kept(tree, host):
@@ -110,12 +109,9 @@ def test_a_read_begun_before_an_invalidation_is_not_kept(tree, host):
     assert cache.limits(PATH).cpu_quota_us == 30000
 
 
-def test_gone_cgroups_are_forgotten(tree, host):
-    cache = LimitsCache(host.reader, refresh_s=60.0, clock=Clock())
-    cache.limits(PATH)
-    cache.retain(set())
-    set_quota(tree, 30000)
-    assert cache.limits(PATH).cpu_quota_us == 30000
+def test_gone_cgroups_are_forgotten(stale):
+    stale.retain(set())
+    assert stale.limits(PATH).cpu_quota_us == 30000
 
 
 def test_a_new_generation_from_the_tree_is_read_again_without_a_stat(tree, host):
